@@ -1,0 +1,254 @@
+"""The sandbox process: it builds the container's world and runs the application.
+
+It is forked from ``stockade create`` and is PID 1 of the container's new PID
+namespace. Boot order: close inherited descriptors, enter or create the
+namespaces, let the platform import what it needs, build the root with the
+file-access provider, set the hostname, check the executable, report ready.
+Then it serves the control socket until ``start`` and hands the application to
+the platform. It exits with the application's exit status (128+N when the
+application was killed by signal N), so an engine that reaps it sees that status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, NoReturn
+
+from . import control, linux
+from .errors import SandboxError, StockadeError
+from .process import EXEC_FAILED, ProcessLauncher, find_executable
+from .providers import FILE_ACCESS, PLATFORM, Container
+
+NAMESPACE_FLAGS = {
+    "mount": linux.CLONE_NEWNS,
+    "uts": linux.CLONE_NEWUTS,
+    "ipc": linux.CLONE_NEWIPC,
+    "network": linux.CLONE_NEWNET,
+    "cgroup": linux.CLONE_NEWCGROUP,
+}
+# Signals whose default action ends a process: a created container that
+# receives one stops, as an init process waiting to start would.
+TERMINATING = {
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL, signal.SIGABRT,
+    signal.SIGFPE, signal.SIGKILL, signal.SIGSEGV, signal.SIGPIPE, signal.SIGALRM,
+    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGBUS, signal.SIGSYS,
+    signal.SIGTRAP, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF,
+}  # fmt: skip
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)  # fmt: skip
+
+
+class Sandbox:
+    """The state of the running sandbox process."""
+
+    def __init__(self, container: Container, listener: socket.socket, state_fd: int) -> None:
+        self.container = container
+        self.listener = listener
+        self.state_fd = state_fd
+        self.platform = container.providers[PLATFORM]
+        self.init_pid = 0
+        # A wait status to exit with once the current reply has been sent.
+        self.pending_exit: int | None = None
+
+    # --- boot -------------------------------------------------------------------
+
+    def boot(self, report: socket.socket) -> None:
+        container = self.container
+        enter_namespaces(container)
+        self.platform.prepare(container)
+        container.providers[FILE_ACCESS].setup_root(container)
+        if container.spec.hostname and _has_namespace(container, "uts"):
+            linux.sethostname(container.spec.hostname)
+        domain = container.spec.raw.get("domainname")
+        if domain and _has_namespace(container, "uts"):
+            linux.setdomainname(domain)
+        self.launcher = ProcessLauncher(container.spec.process)
+        find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
+        control.send(report, {"op": "ready"})
+        report.close()
+
+    # --- serving ----------------------------------------------------------------
+
+    def serve_until_started(self) -> NoReturn:
+        for sig in FORWARDED:
+            signal.signal(sig, self._on_signal_created)
+        while True:
+            conn, _ = self.listener.accept()
+            with conn:
+                started = self._handle(conn)
+            if started:
+                break
+        for sig in FORWARDED:
+            signal.signal(sig, self._forward_signal)
+        threading.Thread(target=self._serve_forever, daemon=True).start()
+        status = self.platform.run(self.container, self.init_pid)
+        self.exit_with(status)
+
+    def _serve_forever(self) -> None:
+        while True:
+            conn, _ = self.listener.accept()
+            with conn:
+                self._handle(conn)
+
+    def _handle(self, conn: socket.socket) -> bool:
+        """Answer one request; return True once the application has started."""
+        started = False
+        try:
+            message, fds = control.receive(conn)
+            for fd in fds:
+                os.close(fd)
+            if message is None:
+                return False
+            reply, started = self._dispatch(message)
+        except StockadeError as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except OSError as exc:
+            reply = {"ok": False, "error": f"{exc.strerror or exc}"}
+        try:
+            control.send(conn, reply)
+        except OSError:
+            pass
+        if self.pending_exit is not None:
+            self.exit_with(self.pending_exit)
+        return started
+
+    def _dispatch(self, message: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        op = message.get("op")
+        if op == "start":
+            if self.init_pid:
+                raise SandboxError(f"container {self.container.id} has already started")
+            try:
+                self.init_pid = self.platform.launch(self.container, self.launcher)
+            except StockadeError:
+                self.pending_exit = EXEC_FAILED << 8  # as if the init exited with 127
+                raise
+            return {"ok": True, "pid": self.init_pid}, True
+        if op == "kill":
+            self.kill(int(message["signal"]), bool(message.get("all")))
+            return {"ok": True}, False
+        if op == "status":
+            return {"ok": True, "started": bool(self.init_pid)}, False
+        raise SandboxError(f"unknown control operation {op!r}")
+
+    # --- signals and exit ---------------------------------------------------------
+
+    def kill(self, sig: int, all_processes: bool) -> None:
+        if not self.init_pid:
+            if sig in TERMINATING:
+                self.pending_exit = sig  # the wait status of a process killed by SIG
+            return
+        if all_processes:
+            os.kill(-1, sig)  # from PID 1 this reaches every process in the namespace
+        else:
+            os.kill(self.init_pid, sig)
+
+    def _on_signal_created(self, sig: int, _frame: Any) -> None:
+        if sig in TERMINATING:
+            self.exit_with(sig)
+
+    def _forward_signal(self, sig: int, _frame: Any) -> None:
+        if self.init_pid:
+            try:
+                os.kill(self.init_pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def exit_with(self, status: int) -> NoReturn:
+        """Record the application's wait status in the state directory, then exit with it."""
+        code = exit_code(status)
+        record = {"exit_code": code, "status": status}
+        try:
+            fd = os.open("exit.json.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644, dir_fd=self.state_fd)
+            os.write(fd, json.dumps(record).encode())
+            os.close(fd)
+            os.rename("exit.json.tmp", "exit.json", src_dir_fd=self.state_fd, dst_dir_fd=self.state_fd)
+        except OSError:
+            pass  # the state directory may already be gone after a forced delete
+        os._exit(code)
+
+
+def exit_code(status: int) -> int:
+    """Turn a wait status into a shell-style exit code (128+N for signal N)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 128 + status if 0 < status < 65 else 255
+
+
+def enter_namespaces(container: Container) -> None:
+    """Join the namespaces that have a path, then create the rest in one unshare."""
+    flags = 0
+    for namespace in container.namespaces:
+        flag = NAMESPACE_FLAGS.get(namespace.type)
+        if flag is None:
+            continue  # pid and user were handled before this process was forked
+        if namespace.path:
+            fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                linux.setns(fd, flag)
+            except OSError as exc:
+                raise SandboxError(
+                    f"cannot join {namespace.type} namespace {namespace.path}: {exc.strerror}"
+                ) from None
+            finally:
+                os.close(fd)
+        else:
+            flags |= flag
+    if flags:
+        linux.unshare(flags)
+
+
+def _has_namespace(container: Container, kind: str) -> bool:
+    return any(n.type == kind for n in container.namespaces)
+
+
+def close_inherited_fds(keep: set[int]) -> None:
+    """Close every descriptor above stderr that boot did not open (engines leak some)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def main(container: Container, report: socket.socket, listener: socket.socket, state_fd: int) -> NoReturn:
+    """Entry point of the forked sandbox process; never returns."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write("stockade-sandbox")
+    except OSError:
+        pass
+    # The CLI's log handlers point at descriptors that are about to be closed.
+    logging.getLogger("stockade").handlers.clear()
+    sandbox = Sandbox(container, listener, state_fd)
+    try:
+        close_inherited_fds({report.fileno(), listener.fileno(), state_fd})
+        sandbox.boot(report)
+    except BaseException as exc:
+        reason = str(exc) if isinstance(exc, StockadeError) else _describe(exc)
+        try:
+            control.send(report, {"op": "error", "error": reason})
+        except OSError:
+            pass
+        os._exit(1)
+    try:
+        sandbox.serve_until_started()
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        os._exit(255)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,39 @@
+import os
+import sys
+import uuid
+
+import click
+
+from ..spec import Spec, default_mounts
+
+
+def host_spec(args: list[str], cwd: str) -> Spec:
+    """A spec that runs ARGS on a read-only view of the host's root with a fresh /tmp."""
+    mounts = default_mounts()
+    mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["nosuid", "nodev", "mode=1777"]})  # fmt: skip
+    raw = {
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "args": args,
+            "env": [f"{k}={v}" for k, v in os.environ.items()],
+            "cwd": cwd,
+            "user": {"uid": os.getuid(), "gid": os.getgid()},
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "/", "readonly": True},
+        "hostname": "stockade-do",
+        "mounts": mounts,
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
+    }
+    return Spec(raw=raw, bundle="/")
+
+
+@click.command("do", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def command(obj, args):
+    """Run a host command sandboxed: the host's root read-only, a fresh /tmp."""
+    container_id = f"do-{uuid.uuid4().hex[:12]}"
+    spec = host_spec(list(args), os.getcwd())
+    sys.exit(obj.runtime.run(container_id, "/", spec=spec))

@@ -1,0 +1,318 @@
+"""The container lifecycle as seen from the host: create, start, kill, delete, run.
+
+Each operation loads the container's state under its lock, calls the hooks of
+its step, and saves the new state. ``create`` keeps an undo stack: any error
+after the state directory exists destroys what was made, so a failed create
+leaves no process, mount or directory behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+from typing import Any
+
+from . import control, hookspecs, sandbox
+from . import spec as spec_module
+from .config import Settings
+from .errors import (
+    SandboxError,
+    StockadeError,
+    WrongStatusError,
+    container_not_found,
+    container_not_running,
+)
+from .pluginmanager import PluginManager
+from .providers import KINDS, PLATFORM, Container, Namespace
+from .state import CREATED, CREATING, EXIT_FILE, RUNNING, STOPPED, State, Store, now, write_atomic
+
+log = logging.getLogger("stockade")
+
+KILL_TIMEOUT = 10.0
+SELECTED = ("platform", "file_access", "network")
+
+
+class Runtime:
+    """The lifecycle operations for one ``--root``, with plugins loaded."""
+
+    def __init__(self, settings: Settings, manager: PluginManager) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.store = Store(settings.root)
+
+    # --- create -----------------------------------------------------------------
+
+    def create(
+        self,
+        container_id: str,
+        bundle: str,
+        pid_file: str | None = None,
+        spec: spec_module.Spec | None = None,
+    ) -> Container:
+        log.debug("create %s from bundle %s", container_id, bundle)
+        self.store.path(container_id)  # validates the id before anything else
+        spec = spec or spec_module.load(bundle)
+        container = self._new_container(container_id, spec)
+        container.providers[PLATFORM].check(container)
+        self.manager.pre_create(container)
+
+        container.state_dir = self.store.reserve(container_id)
+        with contextlib.ExitStack() as undo:
+            undo.callback(self._destroy_failed, container)
+            with self.store.locked(container_id):
+                state = self._new_state(container)
+                self.store.save(state)
+                self.manager.namespaces(container)
+                state.namespaces = [dataclasses.asdict(n) for n in container.namespaces]
+                self.manager.file_access(container)
+                self._save_progress(state, container)
+                container.sandbox_pid = sandbox.spawn(container, self.settings.boot_timeout)
+                self._save_progress(state, container)
+                self.manager.network(container)
+                state.status = CREATED
+                self._save_progress(state, container)
+                # Engines treat create as done once the pid file exists, so it is written last.
+                if pid_file:
+                    write_atomic(os.path.abspath(pid_file), str(container.sandbox_pid))
+            undo.pop_all()
+        return container
+
+    def _new_container(self, container_id: str, spec: spec_module.Spec) -> Container:
+        providers = {
+            kind: self.manager.provider(kind, getattr(self.settings, kind)) for kind in KINDS
+        }
+        namespaces = [
+            Namespace(entry["type"], entry.get("path") or None)
+            for entry in spec.linux.get("namespaces") or []
+        ]
+        return Container(
+            id=container_id,
+            bundle=spec.bundle,
+            spec=spec,
+            settings=self.settings,
+            state_dir="",
+            namespaces=namespaces,
+            providers=providers,
+            annotations=dict(spec.annotations),
+        )
+
+    def _new_state(self, container: Container) -> State:
+        return State(
+            id=container.id,
+            bundle=container.bundle,
+            rootfs=container.spec.root_path,
+            status=CREATING,
+            created=now(),
+            annotations=container.annotations,
+            settings={key: getattr(self.settings, key) for key in SELECTED},
+            spec=container.spec.raw,
+        )
+
+    def _save_progress(self, state: State, container: Container) -> None:
+        state.pid = container.sandbox_pid
+        if state.pid and not state.pid_start_time:
+            state.pid_start_time = _start_time(state.pid)
+        state.plugin_state = container.plugin_state
+        self.store.save(state)
+
+    def _destroy_failed(self, container: Container) -> None:
+        log.debug("create %s failed; destroying what was made", container.id)
+        errors = self._destroy(container, container.sandbox_pid, _start_time(container.sandbox_pid))
+        for error in errors:
+            log.warning("cleanup after failed create of %s: %s", container.id, error)
+
+    # --- loading ------------------------------------------------------------------
+
+    def load(self, container_id: str) -> tuple[State, Container]:
+        state = self.store.load(container_id)
+        spec = spec_module.Spec(raw=state.spec, bundle=state.bundle)
+        settings = dataclasses.replace(self.settings, **state.settings)
+        providers = {}
+        for kind in KINDS:
+            try:
+                providers[kind] = self.manager.provider(kind, state.settings[kind])
+            except StockadeError as exc:
+                log.warning("container %s: %s", container_id, exc)
+        container = Container(
+            id=state.id,
+            bundle=state.bundle,
+            spec=spec,
+            settings=settings,
+            state_dir=self.store.path(container_id),
+            namespaces=[Namespace(**n) for n in state.namespaces],
+            sandbox_pid=state.pid,
+            providers=providers,
+            plugin_state=state.plugin_state,
+            annotations=state.annotations,
+        )
+        return state, container
+
+    def state(self, container_id: str) -> dict[str, Any]:
+        return self.store.load(container_id).oci()
+
+    def list(self) -> list[dict[str, Any]]:
+        documents = []
+        for container_id in self.store.ids():
+            try:
+                documents.append(self.store.load(container_id).oci())
+            except (StockadeError, ValueError):
+                continue  # deleted or half-written while listing
+        return documents
+
+    # --- start, kill ----------------------------------------------------------------
+
+    def start(self, container_id: str) -> None:
+        log.debug("start %s", container_id)
+        with self.store.locked(container_id):
+            state, container = self.load(container_id)
+            status = state.current_status()
+            if status != CREATED:
+                raise WrongStatusError(
+                    f"cannot start container {container_id}: its status is {status}, "
+                    f"and only a created container can start"
+                )
+            self.manager.start(container)
+            state.status = RUNNING
+            self.store.save(state)
+
+    def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
+        log.debug("kill %s with signal %d", container_id, sig)
+        state, container = self.load(container_id)
+        if state.current_status() not in (CREATED, RUNNING):
+            raise container_not_running(container_id)
+        try:
+            request = {"op": "kill", "signal": sig, "all": all_processes}
+            control.request(container.state_dir, request)
+        except SandboxError:
+            if sig != signal.SIGKILL or not state.sandbox_alive():
+                raise
+            os.kill(state.pid, signal.SIGKILL)  # the sandbox hangs; end it and everything in it
+
+    # --- delete ---------------------------------------------------------------------
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        log.debug("delete %s (force=%s)", container_id, force)
+        if not self.store.exists(container_id):
+            if force:
+                self.store.remove(container_id)
+                return
+            raise container_not_found(container_id)
+        with self.store.locked(container_id):
+            state, container = self.load(container_id)
+            status = state.current_status()
+            if status not in (STOPPED, CREATED) and not force:
+                raise WrongStatusError(
+                    f"cannot delete container {container_id} that is not stopped: {status}; "
+                    f"stop it first or use delete --force"
+                )
+            errors = self._destroy(container, state.pid, state.pid_start_time)
+        if errors:
+            raise StockadeError(
+                f"container {container_id} deleted with errors: " + "; ".join(errors)
+            )
+
+    def _destroy(self, container: Container, pid: int, start_time: int | None) -> list[str]:
+        """End the sandbox, run the teardown hooks, remove the state; never stop early."""
+        errors = []
+        if pid > 0 and start_time and _start_time(pid) == start_time:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                if not sandbox.wait_for_exit(pid, KILL_TIMEOUT):
+                    errors.append(f"sandbox process {pid} did not exit within {KILL_TIMEOUT:g}s")
+            except ProcessLookupError:
+                pass
+        _reap(pid)
+        errors += self.manager.teardown(container, hookspecs.TEARDOWN_HOOKS[:-1])
+        if container.state_dir:
+            self.store.remove(container.id)
+        errors += self.manager.teardown(container, hookspecs.TEARDOWN_HOOKS[-1:])
+        return errors
+
+    # --- wait, run --------------------------------------------------------------------
+
+    def wait(self, container_id: str) -> int:
+        """Block until the container's sandbox exits; return the application's exit code."""
+        state = self.store.load(container_id)
+        directory = self.store.path(container_id)
+        if state.sandbox_alive():
+            sandbox.wait_for_exit(state.pid)
+            _reap(state.pid)
+        return read_exit_code(directory)
+
+    def run(self, container_id: str, bundle: str, pid_file: str | None = None,
+            detach: bool = False, spec: spec_module.Spec | None = None) -> int:  # fmt: skip
+        container = self.create(container_id, bundle, pid_file, spec)
+        try:
+            self.start(container_id)
+        except BaseException:
+            self._quiet_delete(container_id)
+            raise
+        if detach:
+            return 0
+        with _forward_signals(container.sandbox_pid):
+            code = _wait_child(container.sandbox_pid)
+        self._quiet_delete(container_id)
+        return code
+
+    def _quiet_delete(self, container_id: str) -> None:
+        try:
+            self.delete(container_id, force=True)
+        except StockadeError as exc:
+            log.warning("%s", exc)
+
+
+def read_exit_code(state_dir: str) -> int:
+    try:
+        with open(os.path.join(state_dir, EXIT_FILE), "rb") as f:
+            return int(json.load(f)["exit_code"])
+    except (OSError, ValueError, KeyError):
+        return 255
+
+
+def _start_time(pid: int) -> int | None:
+    from .linux import process_start_time
+
+    return process_start_time(pid) if pid > 0 else None
+
+
+def _reap(pid: int) -> None:
+    if pid <= 0:
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _wait_child(pid: int) -> int:
+    from .boot import exit_code
+
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 255
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            return exit_code(status)
+
+
+@contextlib.contextmanager
+def _forward_signals(pid: int):  # type: ignore[no-untyped-def]
+    """Pass the signals a terminal or supervisor sends to ``run`` on to the sandbox."""
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                 signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)  # fmt: skip
+
+    def forward(sig: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,193 @@
+"""Thin ctypes bindings for the Linux system calls that Python 3.11 lacks.
+
+Every wrapper raises OSError with the errno and the subject on failure, so a
+caller can report which path or namespace failed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+# x86-64 system call numbers used through syscall(2).
+SYS_PIVOT_ROOT = 155
+SYS_OPENAT2 = 437
+SYS_MOUNT_SETATTR = 442
+SYS_PIDFD_OPEN = 434
+
+# Namespace flags (linux/sched.h).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# Mount flags (linux/mount.h).
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+
+# openat2 resolve flags (linux/openat2.h).
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# mount_setattr (linux/mount.h).
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+
+# prctl options.
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+
+libc.syscall.restype = ctypes.c_long
+libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+
+
+def _check(result: int, subject: str = "") -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), subject or None)
+    return result
+
+
+def _b(value: str | bytes | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return os.fsencode(value)
+
+
+def unshare(flags: int) -> None:
+    _check(libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(
+    source: str | None,
+    target: str,
+    fstype: str | None,
+    flags: int = 0,
+    data: str | None = None,
+) -> None:
+    result = libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+    _check(result, target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(libc.umount2(_b(target), flags), target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    result = libc.syscall(
+        ctypes.c_long(SYS_PIVOT_ROOT),
+        ctypes.c_char_p(_b(new_root)),
+        ctypes.c_char_p(_b(put_old)),
+    )
+    _check(result, new_root)
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """Open PATH relative to DIRFD with openat2(2) resolve restrictions."""
+    how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
+    buf = ctypes.create_string_buffer(how, len(how))
+    result = libc.syscall(
+        ctypes.c_long(SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(_b(path)),
+        buf,
+        ctypes.c_size_t(len(how)),
+    )
+    return _check(result, path)
+
+
+def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
+    """Make the mount at FD (and, by default, every mount below it) read-only."""
+    attr = struct.pack("QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    flags = 0x1000 | (AT_RECURSIVE if recursive else 0)  # AT_EMPTY_PATH
+    result = libc.syscall(
+        ctypes.c_long(SYS_MOUNT_SETATTR),
+        ctypes.c_int(fd),
+        ctypes.c_char_p(b""),
+        ctypes.c_uint(flags),
+        buf,
+        ctypes.c_size_t(len(attr)),
+    )
+    _check(result, "mount_setattr")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(libc.prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(libc.sethostname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))), name)
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    result = libc.setdomainname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw)))
+    _check(result, name)
+
+
+def pidfd_open(pid: int) -> int:
+    return _check(libc.syscall(ctypes.c_long(SYS_PIDFD_OPEN), pid, 0), f"pid {pid}")
+
+
+def process_start_time(pid: int) -> int | None:
+    """Return the start time of PID in clock ticks since boot, or None if gone.
+
+    The pair (pid, start time) identifies a process even after its pid is reused.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name is in parentheses and may contain spaces or ')'.
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])

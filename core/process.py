@@ -1,0 +1,121 @@
+"""Apply an OCI ``process`` object to a freshly forked child and exec it.
+
+The platform forks the child and calls :meth:`ProcessLauncher.exec` in it.
+A failure before ``execve`` succeeds is written to a close-on-exec pipe, so
+the sandbox can tell "exec failed: no such file" from "the program ran and
+exited": the pipe reaches end-of-file with no data exactly when exec worked.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import stat
+from typing import Any
+
+from . import linux
+from .errors import SpecError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+EXEC_FAILED = 127
+
+
+class ProcessLauncher:
+    """Carries one OCI process into a child: ids, limits, cwd, env, then execve."""
+
+    def __init__(self, process: dict[str, Any]) -> None:
+        self.args: list[str] = list(process["args"])
+        self.env: list[str] = list(process.get("env") or [])
+        self.cwd: str = process.get("cwd") or "/"
+        user = process.get("user") or {}
+        self.uid: int = user.get("uid", 0)
+        self.gid: int = user.get("gid", 0)
+        self.groups: list[int] = list(user.get("additionalGids") or [])
+        self.umask: int | None = user.get("umask")
+        self.rlimits = [_parse_rlimit(r) for r in process.get("rlimits") or []]
+        self.no_new_privileges = bool(process.get("noNewPrivileges"))
+        self._error_read = -1
+        self._error_write = -1
+
+    def before_fork(self) -> None:
+        self._error_read, self._error_write = os.pipe2(os.O_CLOEXEC)
+
+    def exec(self) -> None:
+        """In the child: apply the settings and exec; on failure report and _exit."""
+        os.close(self._error_read)
+        try:
+            self._apply()
+            environ = dict(item.split("=", 1) for item in self.env)
+            path = find_executable(self.args[0], self.env, self.cwd)
+            os.closerange(3, self._error_write)
+            os.closerange(self._error_write + 1, 1 << 20)
+            os.execve(path, self.args, environ)
+        except BaseException as exc:
+            message = _describe(exc, self.args[0])
+            try:
+                os.write(self._error_write, message.encode()[:4000])
+            finally:
+                os._exit(EXEC_FAILED)
+
+    def result(self) -> str | None:
+        """In the sandbox: return the child's exec error, or None if exec succeeded."""
+        os.close(self._error_write)
+        chunks = []
+        while True:
+            chunk = os.read(self._error_read, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(self._error_read)
+        return b"".join(chunks).decode(errors="replace") or None
+
+    def _apply(self) -> None:
+        for kind, soft, hard in self.rlimits:
+            try:
+                resource.setrlimit(kind, (soft, hard))
+            except (ValueError, OSError) as exc:
+                raise SpecError(f"cannot set rlimit {kind} to {soft}/{hard}: {exc}") from None
+        os.chdir(self.cwd)
+        if self.umask is not None:
+            os.umask(self.umask)
+        os.setgroups(self.groups)
+        os.setresgid(self.gid, self.gid, self.gid)
+        os.setresuid(self.uid, self.uid, self.uid)
+        if self.no_new_privileges:
+            linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def find_executable(name: str, env: list[str], cwd: str) -> str:
+    """Resolve NAME as execvp would, with the container's PATH; raise if not executable."""
+    if "/" in name:
+        candidates = [name if name.startswith("/") else os.path.join(cwd, name)]
+    else:
+        path = DEFAULT_PATH
+        for item in env:
+            if item.startswith("PATH="):
+                path = item[5:]
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    for candidate in candidates:
+        try:
+            info = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
+            return candidate
+    if "/" in name:
+        raise SpecError(f'exec: "{name}": no such file or executable in the container')
+    raise SpecError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _parse_rlimit(entry: dict[str, Any]) -> tuple[int, int, int]:
+    name = entry.get("type", "")
+    kind = getattr(resource, name, None)
+    if not name.startswith("RLIMIT_") or kind is None:
+        raise SpecError(f"unknown rlimit type {name!r} in process.rlimits")
+    return kind, int(entry.get("soft", 0)), int(entry.get("hard", 0))
+
+
+def _describe(exc: BaseException, name: str) -> str:
+    if isinstance(exc, OSError):
+        return f'exec: "{name}": {exc.strerror}'
+    return str(exc)

@@ -1,0 +1,286 @@
+"""Build the container's root inside the sandbox's mount namespace.
+
+Runs in the sandbox process after it has its own mount namespace. Every mount
+destination is resolved with openat2(RESOLVE_IN_ROOT) relative to the rootfs
+and mounted through ``/proc/self/fd/N``, so a symlink in the image cannot
+point a mount at a host path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Any
+
+from . import linux
+from .errors import SpecError
+from .spec import Spec
+
+# option -> (flags to set, flags to clear)
+MOUNT_FLAGS: dict[str, tuple[int, int]] = {
+    "ro": (linux.MS_RDONLY, 0),
+    "rw": (0, linux.MS_RDONLY),
+    "nosuid": (linux.MS_NOSUID, 0),
+    "suid": (0, linux.MS_NOSUID),
+    "nodev": (linux.MS_NODEV, 0),
+    "dev": (0, linux.MS_NODEV),
+    "noexec": (linux.MS_NOEXEC, 0),
+    "exec": (0, linux.MS_NOEXEC),
+    "sync": (linux.MS_SYNCHRONOUS, 0),
+    "async": (0, linux.MS_SYNCHRONOUS),
+    "dirsync": (linux.MS_DIRSYNC, 0),
+    "remount": (linux.MS_REMOUNT, 0),
+    "mand": (linux.MS_MANDLOCK, 0),
+    "nomand": (0, linux.MS_MANDLOCK),
+    "atime": (0, linux.MS_NOATIME),
+    "noatime": (linux.MS_NOATIME, 0),
+    "diratime": (0, linux.MS_NODIRATIME),
+    "nodiratime": (linux.MS_NODIRATIME, 0),
+    "relatime": (linux.MS_RELATIME, 0),
+    "norelatime": (0, linux.MS_RELATIME),
+    "strictatime": (linux.MS_STRICTATIME, 0),
+    "nostrictatime": (0, linux.MS_STRICTATIME),
+    "lazytime": (linux.MS_LAZYTIME, 0),
+    "nolazytime": (0, linux.MS_LAZYTIME),
+    "nosymfollow": (linux.MS_NOSYMFOLLOW, 0),
+    "symfollow": (0, linux.MS_NOSYMFOLLOW),
+    "silent": (linux.MS_SILENT, 0),
+    "loud": (0, linux.MS_SILENT),
+    "bind": (linux.MS_BIND, 0),
+    "rbind": (linux.MS_BIND | linux.MS_REC, 0),
+    "defaults": (0, 0),
+}
+PROPAGATION: dict[str, int] = {
+    "private": linux.MS_PRIVATE,
+    "rprivate": linux.MS_PRIVATE | linux.MS_REC,
+    "shared": linux.MS_SHARED,
+    "rshared": linux.MS_SHARED | linux.MS_REC,
+    "slave": linux.MS_SLAVE,
+    "rslave": linux.MS_SLAVE | linux.MS_REC,
+    "unbindable": linux.MS_UNBINDABLE,
+    "runbindable": linux.MS_UNBINDABLE | linux.MS_REC,
+}
+# Flags that a bind mount only takes through a second, remounting call.
+REMOUNT_FLAGS = (
+    linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    | linux.MS_NOATIME | linux.MS_NODIRATIME | linux.MS_RELATIME
+    | linux.MS_STRICTATIME | linux.MS_NOSYMFOLLOW
+)  # fmt: skip
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_SYMLINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+    "core": "/proc/kcore",
+}
+RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+
+
+def parse_options(options: list[str]) -> tuple[int, int, str]:
+    """Split OCI mount options into mount flags, propagation flags and fs data."""
+    flags, propagation, data = 0, 0, []
+    for option in options:
+        if option in MOUNT_FLAGS:
+            set_flags, clear_flags = MOUNT_FLAGS[option]
+            flags = (flags | set_flags) & ~clear_flags
+        elif option in PROPAGATION:
+            propagation |= PROPAGATION[option]
+        else:
+            data.append(option)
+    return flags, propagation, ",".join(data)
+
+
+class RootBuilder:
+    """Mount the spec's root and mounts, then pivot into them."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.root = spec.root_path
+        self.root_fd = -1
+
+    def build(self) -> None:
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        linux.mount(self.root, self.root, None, linux.MS_BIND | linux.MS_REC)
+        self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._mount_all()
+            self._pivot()
+        finally:
+            os.close(self.root_fd)
+        self._finish_inside()
+
+    # --- before pivot_root --------------------------------------------------
+
+    def _mount_all(self) -> None:
+        mounts = self.spec.mounts
+        destinations = [os.path.normpath(m["destination"]) for m in mounts]
+        if self.spec.root_readonly:
+            # Mount points outside any tmpfs of the spec must exist before the
+            # root turns read-only; nested ones are made inside their parent mount.
+            for index, mount in enumerate(mounts):
+                if not _under_any(destinations[index], destinations[:index]):
+                    os.close(self._open_destination(mount))
+            linux.mount_setattr_readonly(self.root_fd, recursive=True)
+        dev_is_tmpfs = False
+        for mount in mounts:
+            self._mount_one(mount)
+            if os.path.normpath(mount["destination"]) == "/dev" and mount.get("type") == "tmpfs":
+                dev_is_tmpfs = True
+        if dev_is_tmpfs:
+            self._populate_dev()
+
+    def _mount_one(self, mount: dict[str, Any]) -> None:
+        options = mount.get("options") or []
+        flags, propagation, data = parse_options(options)
+        kind = mount.get("type") or ("bind" if flags & linux.MS_BIND else "none")
+        if kind == "bind":
+            flags |= linux.MS_BIND
+        source = mount.get("source") or kind
+        if flags & linux.MS_BIND:
+            source = os.path.join(self.spec.bundle, source)
+            if not os.path.exists(source):
+                raise SpecError(
+                    f"bind mount source {source} for {mount['destination']} does not exist"
+                )
+        if kind == "cgroup":
+            # NOTE: cgroup views arrive with linux.resources support; until then the
+            # container sees an empty read-only tmpfs at the cgroup mount point.
+            kind, source, data, flags = "tmpfs", "cgroup", "mode=755", flags | linux.MS_RDONLY
+        fd = self._open_destination(mount, source_is_file=os.path.isfile(source))
+        target = f"/proc/self/fd/{fd}"
+        try:
+            self._mount_at(source, target, kind, flags, data, mount["destination"])
+            if propagation:
+                linux.mount(None, target, None, propagation)
+        finally:
+            os.close(fd)
+
+    def _mount_at(self, source: str, target: str, kind: str, flags: int, data: str, dest: str) -> None:
+        try:
+            if flags & linux.MS_BIND:
+                linux.mount(source, target, None, flags & (linux.MS_BIND | linux.MS_REC))
+                if flags & REMOUNT_FLAGS:
+                    remount = linux.MS_BIND | linux.MS_REMOUNT | (flags & REMOUNT_FLAGS)
+                    linux.mount(None, target, None, remount | _locked_flags(target))
+            else:
+                linux.mount(source, target, kind, flags & ~linux.MS_REC, data or None)
+        except OSError as exc:
+            raise SpecError(
+                f"mount of {kind} {source} on {dest} failed: {os.strerror(exc.errno)}"
+            ) from None
+
+    def _open_destination(self, mount: dict[str, Any], source_is_file: bool = False) -> int:
+        """Open (creating if missing) the mount point inside the root, never outside it."""
+        destination = os.path.normpath(mount["destination"]).lstrip("/")
+        try:
+            return linux.openat2(self.root_fd, destination, os.O_PATH, 0, RESOLVE)
+        except FileNotFoundError:
+            pass
+        parent, _, name = destination.rpartition("/")
+        parent_fd = self._make_dirs(parent)
+        try:
+            if source_is_file:
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=parent_fd))
+            else:
+                os.mkdir(name, 0o755, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(parent_fd)
+        return linux.openat2(self.root_fd, destination, os.O_PATH, 0, RESOLVE)
+
+    def _make_dirs(self, relative: str) -> int:
+        fd = os.dup(self.root_fd)
+        for part in filter(None, relative.split("/")):
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                next_fd = linux.openat2(fd, part, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+            finally:
+                os.close(fd)
+            fd = next_fd
+        return fd
+
+    def _populate_dev(self) -> None:
+        """Give a tmpfs /dev the default device set, bound from the host's nodes."""
+        dev_fd = linux.openat2(self.root_fd, "dev", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+        try:
+            for name in DEVICES:
+                if not stat.S_ISCHR(os.stat(f"/dev/{name}").st_mode):
+                    continue
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=dev_fd))
+                node = linux.openat2(dev_fd, name, os.O_PATH, 0, RESOLVE)
+                try:
+                    linux.mount(f"/dev/{name}", f"/proc/self/fd/{node}", None, linux.MS_BIND)
+                finally:
+                    os.close(node)
+            for name, target in DEV_SYMLINKS.items():
+                try:
+                    os.symlink(target, name, dir_fd=dev_fd)
+                except FileExistsError:
+                    pass
+        finally:
+            os.close(dev_fd)
+
+    def _pivot(self) -> None:
+        os.chdir(self.root)
+        linux.pivot_root(".", ".")
+        linux.umount2(".", linux.MNT_DETACH)
+        os.chdir("/")
+
+    # --- after pivot_root -----------------------------------------------------
+
+    def _finish_inside(self) -> None:
+        linux_section = self.spec.linux
+        for path in linux_section.get("maskedPaths") or []:
+            mask_path(path)
+        for path in linux_section.get("readonlyPaths") or []:
+            make_readonly(path)
+
+
+def mask_path(path: str) -> None:
+    """Hide PATH: an empty read-only tmpfs over a directory, /dev/null over a file."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(info.st_mode):
+        linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY, "size=0")
+    else:
+        linux.mount("/dev/null", path, None, linux.MS_BIND)
+
+
+def make_readonly(path: str) -> None:
+    try:
+        linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise
+    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _locked_flags(path)
+    linux.mount(None, path, None, flags)
+
+
+def _locked_flags(path: str) -> int:
+    """Mount flags of PATH that a remount must repeat (the kernel keeps them locked)."""
+    flags = os.statvfs(path).f_flag
+    result = 0
+    for st_flag, ms_flag in (
+        (os.ST_NOSUID, linux.MS_NOSUID),
+        (os.ST_NODEV, linux.MS_NODEV),
+        (os.ST_NOEXEC, linux.MS_NOEXEC),
+    ):
+        if flags & st_flag:
+            result |= ms_flag
+    return result
+
+
+def _under_any(path: str, parents: list[str]) -> bool:
+    return any(path != p and (p == "/" or path.startswith(p + "/")) for p in parents)

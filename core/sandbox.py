@@ -1,0 +1,197 @@
+"""Start the sandbox process from the host and wait until it is ready.
+
+The CLI forks an intermediate process that enters the user namespace (when
+the spec asks for one) and a new PID namespace, then forks the sandbox
+process, which is PID 1 there, and exits. The CLI is a child subreaper while
+it waits, so the sandbox process becomes its child: ``run`` can reap it, and a
+sandbox that dies during boot leaves an exit status to report.
+
+Boot progress comes back over a socketpair as control messages: ``userns``
+(write my id maps), ``spawned`` (my pid), then ``ready`` or ``error``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import NoReturn
+
+from . import boot, control, linux
+from .errors import SandboxError, StockadeError
+from .providers import Container
+
+LISTEN_BACKLOG = 32
+
+
+def spawn(container: Container, timeout: float) -> int:
+    """Start the sandbox process of CONTAINER; return its pid once it is ready."""
+    state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    parent_end, child_end = socket.socketpair(
+        socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+    )
+    try:
+        listener.bind(control.socket_address(state_fd))
+        listener.listen(LISTEN_BACKLOG)
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        intermediate = os.fork()
+        if intermediate == 0:
+            parent_end.close()
+            _intermediate(container, child_end, listener, state_fd)
+    finally:
+        child_end.close()
+        listener.close()
+        os.close(state_fd)
+    with parent_end:
+        return _await_ready(container, parent_end, intermediate, time.monotonic() + timeout)
+
+
+def _intermediate(
+    container: Container, report: socket.socket, listener: socket.socket, state_fd: int
+) -> NoReturn:
+    try:
+        _enter_user_namespace(container, report)
+        pid_namespace = _namespace(container, "pid")
+        if pid_namespace is not None and pid_namespace.path:
+            _join(pid_namespace.path, linux.CLONE_NEWPID)
+        elif pid_namespace is not None:
+            linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            boot.main(container, report, listener, state_fd)
+        control.send(report, {"op": "spawned", "pid": pid})
+        os._exit(0)
+    except BaseException as exc:
+        try:
+            control.send(report, {"op": "error", "error": f"sandbox set-up failed: {exc}"})
+        finally:
+            os._exit(1)
+
+
+def _enter_user_namespace(container: Container, report: socket.socket) -> None:
+    user_namespace = _namespace(container, "user")
+    if user_namespace is None:
+        return
+    if user_namespace.path:
+        _join(user_namespace.path, linux.CLONE_NEWUSER)
+    else:
+        linux.unshare(linux.CLONE_NEWUSER)
+        control.send(report, {"op": "userns"})
+        reply, _ = control.receive(report)
+        if reply is None or reply.get("op") != "mapped":
+            raise SandboxError("the runtime did not write the user namespace's id maps")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _join(path: str, flag: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(fd, flag)
+    finally:
+        os.close(fd)
+
+
+def _namespace(container: Container, kind: str):  # type: ignore[no-untyped-def]
+    for namespace in container.namespaces:
+        if namespace.type == kind:
+            return namespace
+    return None
+
+
+def _await_ready(container: Container, channel: socket.socket, intermediate: int, deadline: float) -> int:
+    sandbox_pid = 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError(
+                    f"sandbox of container {container.id} did not become ready within "
+                    f"{container.settings.boot_timeout:g}s; raise boot_timeout if the host is slow"
+                )
+            channel.settimeout(remaining)
+            try:
+                message, _ = control.receive(channel)
+            except socket.timeout:
+                continue
+            if message is None:
+                raise SandboxError(_died_reason(container, sandbox_pid or intermediate))
+            op = message.get("op")
+            if op == "userns":
+                write_id_maps(container, intermediate)
+                control.send(channel, {"op": "mapped"})
+            elif op == "spawned":
+                sandbox_pid = int(message["pid"])
+                os.waitpid(intermediate, 0)
+            elif op == "ready":
+                return sandbox_pid
+            elif op == "error":
+                raise SandboxError(f"container {container.id}: {message.get('error')}")
+    except BaseException:
+        _kill_and_reap(sandbox_pid, intermediate)
+        raise
+
+
+def _died_reason(container: Container, pid: int) -> str:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return f"sandbox of container {container.id} exited during boot without a reason"
+    return (
+        f"sandbox of container {container.id} exited during boot with exit code "
+        f"{boot.exit_code(status)} and no reason; run with --debug for its output"
+    )
+
+
+def _kill_and_reap(*pids: int) -> None:
+    for pid in pids:
+        if pid <= 0:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def write_id_maps(container: Container, pid: int) -> None:
+    linux_section = container.spec.linux
+    for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+        lines = [
+            f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux_section.get(key) or []
+        ]
+        if not lines:
+            raise SandboxError(
+                f"container {container.id}: a user namespace needs linux.{key} in config.json"
+            )
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write("".join(lines))
+
+
+def wait_for_exit(pid: int, timeout: float | None = None) -> bool:
+    """Wait until PID has exited, without polling; return False on timeout."""
+    import select
+
+    try:
+        fd = linux.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+def start(container: Container) -> int:
+    """Tell the sandbox to launch the application; return the init's pid inside it."""
+    try:
+        reply = control.request(container.state_dir, {"op": "start"}, timeout=60)
+    except StockadeError:
+        raise
+    return int(reply.get("pid", 0))

@@ -1,0 +1,1 @@
+"""Stockade's built-in plugins, each a package registered through an entry point."""
