@@ -70,6 +70,15 @@ class StockadeGroup(click.Group):
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # A bug or a failing plugin: one line by default, the traceback with --debug.
+            log.debug("unexpected error", exc_info=True)
+            log.error("%s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
+            sys.exit(1)
 
 
 @click.group(cls=StockadeGroup, context_settings={"help_option_names": ["-h", "--help"]})
