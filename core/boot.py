@@ -63,6 +63,7 @@ class Sandbox:
         container = self.container
         enter_namespaces(container)
         self.platform.prepare(container)
+        container.hook.stockade_sandbox_prepare(container=container)
         container.providers[FILE_ACCESS].setup_root(container)
         if container.spec.hostname and _has_namespace(container, "uts"):
             linux.sethostname(container.spec.hostname)

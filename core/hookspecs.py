@@ -25,8 +25,11 @@ Teardown hooks call every plain implementation even when one raises, and the
 errors are reported together after all have run. Wrappers are not called for
 teardown hooks.
 
-All hooks run on the host in the short-lived CLI process, never inside the
-sandbox, so a plugin may use host paths and write logs.
+The lifecycle hooks run on the host in the short-lived CLI process, so a
+plugin may use host paths and write logs there. The sandbox hooks
+(``stockade_sandbox_prepare``, ``stockade_syscall``, ``stockade_syscall_result``)
+run inside the sandbox process: after ``stockade_sandbox_prepare`` returns, the
+sandbox no longer sees the host's file system, so open any file you need there.
 """
 
 from __future__ import annotations
@@ -152,6 +155,64 @@ def stockade_start(container: Container) -> None:
     core's implementation tells the sandbox process to launch the application
     on the chosen platform, so code before that point runs while nothing
     has started and a wrapper sees the outcome.
+    """
+
+
+# --- inside the sandbox -------------------------------------------------------------
+
+
+@hookspec
+def stockade_sandbox_prepare(container: Container) -> None:
+    """Get ready inside the sandbox process while host paths are still visible.
+
+    Called in the sandbox process after it has its namespaces and before it
+    builds the container's root. Open the files that ``stockade_syscall`` or
+    ``stockade_syscall_result`` will write to here, and import what they need.
+
+    Example::
+
+        @hookimpl
+        def stockade_sandbox_prepare(container):
+            global audit_log
+            audit_log = open("/var/log/audit.jsonl", "a")
+    """
+
+
+@hookspec(firstresult=True)
+def stockade_syscall(container: Container, call: Any) -> int | None:
+    """Decide a mediated system call of the application before it runs.
+
+    Called in the sandbox process each time the application makes a system
+    call that the policy mediates. ``call`` has ``pid``, ``nr``, ``name``, the raw
+    ``args`` and ``decoded()``, which returns the arguments with paths and socket
+    addresses read from the application's memory. Return an errno (for
+    example ``errno.EACCES``) to fail the call, or None to let it run. The first
+    non-None result wins. While this hook runs, every other application process
+    is stopped, so memory that a decision read cannot change before the kernel
+    reads it.
+
+    Example::
+
+        @hookimpl
+        def stockade_syscall(container, call):
+            if call.name == "openat" and call.decoded()[1] == "/etc/shadow":
+                return errno.EACCES
+    """
+
+
+@hookspec
+def stockade_syscall_result(container: Container, call: Any, result: int) -> None:
+    """Observe a mediated system call of the application after it ran.
+
+    Called in the sandbox process with the call's return value (a negative
+    errno on failure). Implementing this hook costs one more stop per mediated
+    call, so only implement it when you need the results.
+
+    Example::
+
+        @hookimpl
+        def stockade_syscall_result(container, call, result):
+            audit_log.write(f"{call.pid} {call.name} = {result}\n")
     """
 
 

@@ -97,6 +97,7 @@ class Runtime:
             state_dir="",
             namespaces=namespaces,
             providers=providers,
+            hook=self.manager.hook,
             annotations=dict(spec.annotations),
         )
 
@@ -146,6 +147,7 @@ class Runtime:
             namespaces=[Namespace(**n) for n in state.namespaces],
             sandbox_pid=state.pid,
             providers=providers,
+            hook=self.manager.hook,
             plugin_state=state.plugin_state,
             annotations=state.annotations,
         )

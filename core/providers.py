@@ -35,7 +35,8 @@ class Container:
     ``plugin_state`` is saved with the container's state, so a provider that
     starts something in ``create`` finds what it needs again in ``delete``.
     Keys are plugin names; values must be JSON-serialisable. ``providers`` maps
-    each kind (platform, file_access, network) to the provider chosen for it.
+    each kind (platform, file_access, network) to the provider chosen for it;
+    ``hook`` is the plugin manager's hook relay, for the hooks that providers call.
     """
 
     id: str
@@ -46,6 +47,7 @@ class Container:
     namespaces: list[Namespace] = field(default_factory=list)
     sandbox_pid: int = 0
     providers: dict[str, Any] = field(default_factory=dict)
+    hook: Any = None
     plugin_state: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

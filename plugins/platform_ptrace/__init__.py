@@ -1,10 +1,11 @@
 """The ptrace platform: the application runs as traced children of the sandbox.
 
-The sandbox process is the tracer of every application process: it forks the
-init with PTRACE_TRACEME, follows fork, vfork and clone automatically, reaps
-every exit, passes signals on to the tracee they were meant for, and, when
-the init exits, kills every other process of the sandbox, as the kernel does
-when a PID namespace's init exits.
+The sandbox process is the tracer of every application process. It seizes
+the init before exec, follows fork, vfork and clone automatically, decides
+each system call that the policy mediates, reaps every exit, passes signals
+on to the tracee they were meant for, and, when the init exits, kills every
+other process of the sandbox, as the kernel does when a PID namespace's init
+exits.
 """
 
 from __future__ import annotations
@@ -28,3 +29,9 @@ class PtraceProvider(PtracePlatform):
 @hookimpl
 def stockade_providers():  # type: ignore[no-untyped-def]
     return [PtraceProvider()]
+
+
+@hookimpl
+def stockade_config_tables():  # type: ignore[no-untyped-def]
+    # [plugins.ptrace] strict = true, and [plugins.ptrace.syscalls] NAME = "CLASS".
+    return {"ptrace": {"strict": bool, "syscalls": dict}}

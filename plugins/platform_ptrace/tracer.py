@@ -1,156 +1,343 @@
-"""The tracer loop of the ptrace platform, on raw ptrace(2) through ctypes."""
+"""The sentry's tracer: every application process is a PTRACE_SEIZEd child.
+
+The application runs under a seccomp filter built from the syscall policy.
+Passthrough calls never stop. Denied calls fail in the kernel. Mediated calls
+stop with PTRACE_EVENT_SECCOMP, and this loop decides them: the sentry's own
+rules first (no new namespaces, no untraced children, no signals to the
+sentry), then the plugins' ``stockade_syscall`` hook.
+
+When a plugin decides on a path or a socket address, the decision reads the
+application's memory, and the kernel reads it again when the call runs.
+Another thread could rewrite it in between. So, while such a decision is made,
+every other application process is stopped, and they stay stopped until the
+call has left the kernel.
+"""
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
 import signal
+from typing import Any, TextIO
 
 from stockade.errors import SandboxError
 from stockade.providers import ChildSetup, Container
+from stockade.sentry import ptrace_raw as pt
+from stockade.sentry.calls import SyscallCall, signed, signed32
+from stockade.sentry.policy import Policy, policy_from_table
+from stockade.sentry.seccomp_filter import build_filter
+from stockade.sentry.syscalls import SYSCALLS, ArgKind, number
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.ptrace.restype = ctypes.c_long
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-
-PTRACE_TRACEME = 0
-PTRACE_CONT = 7
-PTRACE_SETOPTIONS = 0x4200
-PTRACE_GETEVENTMSG = 0x4201
-
-PTRACE_O_TRACESYSGOOD = 0x01
-PTRACE_O_TRACEFORK = 0x02
-PTRACE_O_TRACEVFORK = 0x04
-PTRACE_O_TRACECLONE = 0x08
-PTRACE_O_TRACEEXEC = 0x10
-PTRACE_O_EXITKILL = 0x100000
-
-PTRACE_EVENT_FORK = 1
-PTRACE_EVENT_VFORK = 2
-PTRACE_EVENT_CLONE = 3
-PTRACE_EVENT_EXEC = 4
-NEW_PROCESS_EVENTS = (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE)
-
-WALL = 0x40000000
 OPTIONS = (
-    PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
-    | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL
+    pt.PTRACE_O_TRACESYSGOOD | pt.PTRACE_O_TRACEFORK | pt.PTRACE_O_TRACEVFORK
+    | pt.PTRACE_O_TRACECLONE | pt.PTRACE_O_TRACEEXEC | pt.PTRACE_O_TRACESECCOMP
+    | pt.PTRACE_O_EXITKILL
 )  # fmt: skip
+NEW_PROCESS_EVENTS = (pt.PTRACE_EVENT_FORK, pt.PTRACE_EVENT_VFORK, pt.PTRACE_EVENT_CLONE)
+STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+MEMORY_KINDS = (ArgKind.PATH, ArgKind.STR, ArgKind.ARGV, ArgKind.SOCKADDR)
 
-
-def ptrace(request: int, pid: int, addr: int = 0, data: int = 0) -> int:
-    result = _libc.ptrace(request, pid, addr, data)
-    if result == -1:
-        err = ctypes.get_errno()
-        if err:
-            raise OSError(err, os.strerror(err), f"ptrace request {request:#x} on pid {pid}")
-    return result
-
-
-def event_message(pid: int) -> int:
-    value = ctypes.c_ulong()
-    ptrace(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(value))
-    return value.value
-
-
-def resume(pid: int, sig: int = 0) -> None:
-    try:
-        ptrace(PTRACE_CONT, pid, 0, sig)
-    except ProcessLookupError:
-        pass  # killed while stopped; its exit is reaped later
+# clone flags the application may not use: new namespaces would let it leave
+# the sandbox's view, and CLONE_UNTRACED would start a child the sentry cannot see.
+CLONE_UNTRACED = 0x00800000
+CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
+NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
+NR_KILL, NR_TKILL, NR_TGKILL = number("kill"), number("tkill"), number("tgkill")
+SKIP_SYSCALL = 0xFFFFFFFFFFFFFFFF  # orig_rax = -1: the kernel skips the call
+# How long a frozen sandbox waits for a decided call to leave the kernel. A call
+# that blocks longer (a FIFO open, say) has long since copied its arguments.
+FREEZE_TIMEOUT = 0.05
 
 
 class PtracePlatform:
     """Runs the application as traced processes and reports how its init exited."""
 
     def __init__(self) -> None:
+        self.policy: Policy | None = None
+        self.filter: Any = None
         self.tracees: set[int] = set()
-        # Children whose first stop (the SIGSTOP of auto-attach) is still to come.
-        self.expected_stops: set[int] = set()
+        self.fresh: set[int] = set()  # new tracees whose first stop is still to come
+        self.pending: dict[int, SyscallCall] = {}  # calls waiting for their exit stop
+        self.regs = pt.UserRegs()
+        self.container: Container | None = None
+        self.hook: Any = None
+        self.veto = False
+        self.observe = False
+        self.trace: TextIO | None = None
+        self.init_pid = 0
+        self.init_status: int | None = None
+        self.sentry_tids: frozenset[int] = frozenset({1})
+
+    # --- on the host ----------------------------------------------------------
 
     def check(self, container: Container) -> None:
-        pass
+        policy_from_table(container.settings.plugin_table("ptrace"))
+
+    # --- inside the sandbox, before pivot_root --------------------------------
 
     def prepare(self, container: Container) -> None:
-        pass
+        self.container = container
+        self.policy = policy_from_table(container.settings.plugin_table("ptrace"))
+        self.filter = build_filter(self.policy)
+        self.hook = container.hook
+        if self.hook is not None:
+            self.veto = bool(self.hook.stockade_syscall.get_hookimpls())
+            self.observe = bool(self.hook.stockade_syscall_result.get_hookimpls())
+        if container.settings.debug:
+            self.trace = _open_trace(container.settings.log)
+            self.observe = True
+
+    # --- launch ------------------------------------------------------------------
 
     def launch(self, container: Container, child_setup: ChildSetup) -> int:
         child_setup.before_fork()
         pid = os.fork()
         if pid == 0:
-            try:
-                ptrace(PTRACE_TRACEME, 0)
-                os.kill(os.getpid(), signal.SIGSTOP)
-            finally:
-                child_setup.exec()
-        self._attach_first_stop(pid)
-        error = self._run_to_exec(pid, child_setup)
-        if error is not None:
-            raise SandboxError(error)
-        self.tracees.add(pid)
-        return pid
-
-    def _attach_first_stop(self, pid: int) -> None:
-        _, status = os.waitpid(pid, WALL)
+            self._child(child_setup)
+        _, status = os.waitpid(pid, os.WUNTRACED)
         if not os.WIFSTOPPED(status):
             raise SandboxError(f"application process {pid} exited before it could be traced")
-        ptrace(PTRACE_SETOPTIONS, pid, 0, OPTIONS)
-        resume(pid)
+        pt.seize(pid, OPTIONS)
+        self.tracees.add(pid)
+        self.init_pid = pid
+        os.kill(pid, signal.SIGCONT)
+        return self._run_to_exec(pid, child_setup)
 
-    def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> str | None:
-        """Drive the new child until its execve succeeds or it exits; return its exec error."""
+    def _child(self, child_setup: ChildSetup) -> None:
+        """In the new child: own session, wait to be seized, filter, then exec."""
+        try:
+            os.setsid()
+            os.kill(os.getpid(), signal.SIGSTOP)
+            self.filter.load()
+        except BaseException as exc:
+            os.write(2, f"stockade: cannot set up the application process: {exc}\n".encode())
+            os._exit(127)
+        child_setup.exec()
+
+    def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> int:
+        """Serve the new init's stops until its execve succeeds; raise its exec error."""
         while True:
-            _, status = os.waitpid(pid, WALL)
-            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                error = child_setup.result()
-                return error or f"application process exited before exec (status {status:#x})"
+            stopped, status = os.waitpid(-1, pt.WALL)
             event = status >> 16
-            if event == PTRACE_EVENT_EXEC:
+            if stopped == pid and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
+                self.tracees.discard(pid)
                 error = child_setup.result()
-                resume(pid)
-                return error
-            resume(pid, 0 if event else os.WSTOPSIG(status))
+                raise SandboxError(error or f"application process exited before exec ({status:#x})")
+            if stopped == pid and event == pt.PTRACE_EVENT_EXEC:
+                error = child_setup.result()
+                self._resume(pid)
+                if error is not None:
+                    raise SandboxError(error)
+                return pid
+            self._handle(stopped, status)
+
+    # --- the loop -------------------------------------------------------------------
 
     def run(self, container: Container, init_pid: int) -> int:
-        init_status: int | None = None
+        self.sentry_tids = _sentry_tids()
         while True:
             try:
-                pid, status = os.waitpid(-1, WALL)
+                pid, status = os.waitpid(-1, pt.WALL)
             except ChildProcessError:
                 break
-            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                self.tracees.discard(pid)
-                if pid == init_pid:
-                    init_status = status
-                    self._kill_all()
-            elif os.WIFSTOPPED(status):
-                self._on_stop(pid, status)
-        return init_status if init_status is not None else 255 << 8
+            self._handle(pid, status)
+        return self.init_status if self.init_status is not None else 255 << 8
 
-    def _on_stop(self, pid: int, status: int) -> None:
+    def _handle(self, pid: int, status: int) -> None:
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self._on_exit(pid, status)
+            return
+        if not os.WIFSTOPPED(status):
+            return
         event = status >> 16
         sig = os.WSTOPSIG(status)
-        if event in NEW_PROCESS_EVENTS:
-            child = event_message(pid)
+        if event == pt.PTRACE_EVENT_SECCOMP:
+            self._on_seccomp(pid)
+        elif event in NEW_PROCESS_EVENTS:
+            child = pt.get_event_msg(pid)
             if child not in self.tracees:
                 self.tracees.add(child)
-                self.expected_stops.add(child)
-            resume(pid)
-        elif event:
-            resume(pid)
-        elif pid not in self.tracees:
-            # The first stop of a new child can arrive before its parent's event.
+                self.fresh.add(child)
+            self._resume(pid)
+        elif pid in self.fresh or pid not in self.tracees:
+            # The first stop of an auto-attached child; it may come before the event.
+            self.fresh.discard(pid)
             self.tracees.add(pid)
-            resume(pid)
-        elif sig == signal.SIGSTOP and pid in self.expected_stops:
-            self.expected_stops.discard(pid)
-            resume(pid)
+            self._resume(pid)
+        elif event == pt.PTRACE_EVENT_STOP:
+            if sig in STOP_SIGNALS:
+                _ignore_gone(pt.listen, pid)  # group-stop: stay stopped until SIGCONT
+            else:
+                self._resume(pid)
+        elif event:
+            self._resume(pid)
+        elif sig == pt.SYSCALL_STOP_SIGNAL:
+            self._on_syscall_exit(pid)
         else:
-            resume(pid, sig)  # a signal-delivery stop: deliver the signal
+            self._resume(pid, sig)  # signal-delivery-stop: deliver it
 
-    def _kill_all(self) -> None:
-        """End every process but this one: the sandbox is PID 1 of their namespace."""
+    def _resume(self, pid: int, sig: int = 0) -> None:
+        """Continue PID, stopping at its syscall exit if a result is awaited."""
+        request = pt.syscall if pid in self.pending else pt.cont
+        _ignore_gone(request, pid, sig)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        self.tracees.discard(pid)
+        self.fresh.discard(pid)
+        self.pending.pop(pid, None)
+        if pid == self.init_pid:
+            self.init_status = status
+            # The init of a PID namespace takes every other process with it.
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # --- mediated calls ------------------------------------------------------------
+
+    def _on_seccomp(self, pid: int) -> None:
         try:
-            os.kill(-1, signal.SIGKILL)
+            regs = pt.get_regs(pid, self.regs)
         except ProcessLookupError:
-            pass
+            return
+        nr = regs.syscall_nr()
+        args = regs.syscall_args()
+        error = self._sentry_rule(nr, args)
+        call = None
+        if error is None and (self.veto or self.observe):
+            call = SyscallCall(self.container.id if self.container else "", pid, nr, args)
+        if error is None and self.veto:
+            error = self._ask_plugins(pid, call)
+            if error == 0:
+                return  # decided while the sandbox was frozen; PID already resumed
+        if error:
+            self._fail(pid, regs, error, call)
+            return
+        if self.observe and call is not None:
+            call.decoded()  # now: after an execve the old memory is gone
+            self.pending[pid] = call
+        self._resume(pid)
+
+    def _sentry_rule(self, nr: int, args: tuple[int, ...]) -> int | None:
+        """Return the errno the sentry itself fails this call with, or None."""
+        if nr == NR_CLONE and args[0] & CLONE_FORBIDDEN:
+            return errno.EPERM
+        if nr == NR_CLONE3:
+            return errno.ENOSYS  # its flags are in memory; libc falls back to clone
+        if nr == NR_KILL and signed32(args[0]) == 1:
+            return errno.EPERM
+        if nr == NR_TKILL and signed32(args[0]) in self.sentry_tids:
+            return errno.EPERM
+        if nr == NR_TGKILL and signed32(args[0]) == 1:
+            return errno.EPERM
+        return None
+
+    def _ask_plugins(self, pid: int, call: SyscallCall) -> int | None:
+        """Call the stockade_syscall hook; freeze the sandbox if memory is read.
+
+        Returns an errno to fail the call, None to let it run, or 0 when the call
+        has already been run to completion under the freeze.
+        """
+        entry = SYSCALLS.get(call.nr)
+        reads_memory = entry is not None and any(k in MEMORY_KINDS for k in entry.args)
+        if not reads_memory or len(self.tracees) <= 1:
+            return self.hook.stockade_syscall(container=self.container, call=call)
+        deferred = self._freeze_others(pid)
+        try:
+            error = self.hook.stockade_syscall(container=self.container, call=call)
+            if error:
+                return error
+            if self.observe:
+                self.pending[pid] = call
+            self._run_call_frozen(pid, deferred)
+            return 0
+        finally:
+            for stopped, status in deferred:
+                self._handle(stopped, status)
+
+    def _freeze_others(self, pid: int) -> list[tuple[int, int]]:
+        """Stop every other tracee; return the wait statuses collected meanwhile."""
+        waiting = set()
+        for other in self.tracees - {pid}:
+            if _ignore_gone(pt.interrupt, other):
+                waiting.add(other)
+        deferred = []
+        while waiting:
+            try:
+                stopped, status = os.waitpid(-1, pt.WALL)
+            except ChildProcessError:
+                break
+            waiting.discard(stopped)
+            deferred.append((stopped, status))
+        return deferred
+
+    def _run_call_frozen(self, pid: int, deferred: list[tuple[int, int]]) -> None:
+        """Let PID's call enter the kernel while the others stay stopped."""
+        import time
+
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        try:
+            _ignore_gone(pt.syscall, pid, 0)
+            deadline = time.monotonic() + FREEZE_TIMEOUT
+            while True:
+                stopped, status = os.waitpid(pid, pt.WALL | os.WNOHANG)
+                if stopped:
+                    deferred.append((stopped, status))
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                signal.sigtimedwait([signal.SIGCHLD], remaining)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    def _fail(self, pid: int, regs: pt.UserRegs, error: int, call: SyscallCall | None) -> None:
+        regs.orig_rax = SKIP_SYSCALL
+        regs.set_return(-error)
+        try:
+            pt.set_regs(pid, regs)
+        except ProcessLookupError:
+            return
+        if call is not None and self.observe:
+            self._report(call, -error)
+        _ignore_gone(pt.cont, pid, 0)
+
+    def _on_syscall_exit(self, pid: int) -> None:
+        call = self.pending.pop(pid, None)
+        if call is not None:
+            try:
+                result = signed(pt.get_regs(pid, self.regs).rax)
+            except ProcessLookupError:
+                return
+            self._report(call, result)
+        _ignore_gone(pt.cont, pid, 0)
+
+    def _report(self, call: SyscallCall, result: int) -> None:
+        if self.trace is not None:
+            self.trace.write(call.format(result) + "\n")
+            self.trace.flush()
+        if self.hook is not None:
+            self.hook.stockade_syscall_result(container=self.container, call=call, result=result)
+
+
+def _ignore_gone(request: Any, pid: int, *args: int) -> bool:
+    """Run a ptrace REQUEST; return False if the tracee is already gone."""
+    try:
+        request(pid, *args)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _sentry_tids() -> frozenset[int]:
+    try:
+        return frozenset(int(t) for t in os.listdir("/proc/self/task")) | {1}
+    except OSError:
+        return frozenset({1})
+
+
+def _open_trace(log_path: str) -> TextIO:
+    """Open where --debug's syscall trace goes: the --log file, or stderr."""
+    if log_path:
+        return open(log_path, "a", buffering=1)
+    return os.fdopen(os.dup(2), "w", buffering=1)
