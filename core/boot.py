@@ -62,8 +62,8 @@ class Sandbox:
     def boot(self, report: socket.socket) -> None:
         container = self.container
         enter_namespaces(container)
+        container.syscall_hooks = prepare_sandbox_plugins(container)
         self.platform.prepare(container)
-        container.hook.stockade_sandbox_prepare(container=container)
         container.providers[FILE_ACCESS].setup_root(container)
         if container.spec.hostname and _has_namespace(container, "uts"):
             linux.sethostname(container.spec.hostname)
@@ -173,6 +173,33 @@ class Sandbox:
         except OSError:
             pass  # the state directory may already be gone after a forced delete
         os._exit(code)
+
+
+SYSCALL_HOOKS = ("stockade_syscall", "stockade_syscall_result")
+
+
+def prepare_sandbox_plugins(container: Container) -> dict[str, list[Any]]:
+    """Call each plugin's stockade_sandbox_prepare; return the syscall hooks wanted.
+
+    The result maps each syscall hook to the implementing functions, in call
+    order, of the plugins that asked for it. The platform calls them directly:
+    a mediated call is the hot path, and most containers want none.
+    """
+    if container.hook is None:
+        return {name: [] for name in SYSCALL_HOOKS}
+    wanted: dict[str, set[str] | None] = {}
+    for impl in reversed(container.hook.stockade_sandbox_prepare.get_hookimpls()):
+        result = impl.function(container=container)
+        wanted[impl.plugin_name] = None if result is None else set(result)
+    hooks: dict[str, list[Any]] = {}
+    for name in SYSCALL_HOOKS:
+        impls = reversed(getattr(container.hook, name).get_hookimpls())
+        hooks[name] = [
+            impl.function
+            for impl in impls
+            if wanted.get(impl.plugin_name) is None or name in wanted[impl.plugin_name]
+        ]
+    return hooks
 
 
 def exit_code(status: int) -> int:

@@ -162,19 +162,28 @@ def stockade_start(container: Container) -> None:
 
 
 @hookspec
-def stockade_sandbox_prepare(container: Container) -> None:
+def stockade_sandbox_prepare(container: Container) -> Iterable[str] | None:
     """Get ready inside the sandbox process while host paths are still visible.
 
     Called in the sandbox process after it has its namespaces and before it
     builds the container's root. Open the files that ``stockade_syscall`` or
     ``stockade_syscall_result`` will write to here, and import what they need.
 
+    Return the names of the syscall hooks this plugin needs for this container
+    (``"stockade_syscall"``, ``"stockade_syscall_result"``); an empty list turns
+    them off, which spares the application the stops they cost. None keeps
+    every syscall hook the plugin implements.
+
     Example::
 
         @hookimpl
         def stockade_sandbox_prepare(container):
+            path = container.settings.plugin_table("audit").get("path")
+            if not path:
+                return []
             global audit_log
-            audit_log = open("/var/log/audit.jsonl", "a")
+            audit_log = open(path, "a")
+            return ["stockade_syscall_result"]
     """
 
 

@@ -37,6 +37,8 @@ class Container:
     Keys are plugin names; values must be JSON-serialisable. ``providers`` maps
     each kind (platform, file_access, network) to the provider chosen for it;
     ``hook`` is the plugin manager's hook relay, for the hooks that providers call.
+    ``syscall_hooks`` is set inside the sandbox: the functions a platform calls
+    for each mediated system call, by hook name.
     """
 
     id: str
@@ -48,6 +50,7 @@ class Container:
     sandbox_pid: int = 0
     providers: dict[str, Any] = field(default_factory=dict)
     hook: Any = None
+    syscall_hooks: dict[str, list[Any]] = field(default_factory=dict)
     plugin_state: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

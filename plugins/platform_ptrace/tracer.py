@@ -60,7 +60,8 @@ class PtracePlatform:
         self.pending: dict[int, SyscallCall] = {}  # calls waiting for their exit stop
         self.regs = pt.UserRegs()
         self.container: Container | None = None
-        self.hook: Any = None
+        self.deciders: list[Any] = []
+        self.observers: list[Any] = []
         self.veto = False
         self.observe = False
         self.trace: TextIO | None = None
@@ -79,10 +80,10 @@ class PtracePlatform:
         self.container = container
         self.policy = policy_from_table(container.settings.plugin_table("ptrace"))
         self.filter = build_filter(self.policy)
-        self.hook = container.hook
-        if self.hook is not None:
-            self.veto = bool(self.hook.stockade_syscall.get_hookimpls())
-            self.observe = bool(self.hook.stockade_syscall_result.get_hookimpls())
+        self.deciders = container.syscall_hooks.get("stockade_syscall", [])
+        self.observers = container.syscall_hooks.get("stockade_syscall_result", [])
+        self.veto = bool(self.deciders)
+        self.observe = bool(self.observers)
         if container.settings.debug:
             self.trace = _open_trace(container.settings.log)
             self.observe = True
@@ -241,10 +242,10 @@ class PtracePlatform:
         entry = SYSCALLS.get(call.nr)
         reads_memory = entry is not None and any(k in MEMORY_KINDS for k in entry.args)
         if not reads_memory or len(self.tracees) <= 1:
-            return self.hook.stockade_syscall(container=self.container, call=call)
+            return self._decide(call)
         deferred = self._freeze_others(pid)
         try:
-            error = self.hook.stockade_syscall(container=self.container, call=call)
+            error = self._decide(call)
             if error:
                 return error
             if self.observe:
@@ -254,6 +255,13 @@ class PtracePlatform:
         finally:
             for stopped, status in deferred:
                 self._handle(stopped, status)
+
+    def _decide(self, call: SyscallCall) -> int | None:
+        for decide in self.deciders:
+            error = decide(container=self.container, call=call)
+            if error is not None:
+                return error
+        return None
 
     def _freeze_others(self, pid: int) -> list[tuple[int, int]]:
         """Stop every other tracee; return the wait statuses collected meanwhile."""
@@ -316,8 +324,8 @@ class PtracePlatform:
         if self.trace is not None:
             self.trace.write(call.format(result) + "\n")
             self.trace.flush()
-        if self.hook is not None:
-            self.hook.stockade_syscall_result(container=self.container, call=call, result=result)
+        for observe in self.observers:
+            observe(container=self.container, call=call, result=result)
 
 
 def _ignore_gone(request: Any, pid: int, *args: int) -> bool:
