@@ -256,6 +256,8 @@ def main(container: Container, report: socket.socket, listener: socket.socket, s
             comm.write("stockade-sandbox")
     except OSError:
         pass
+    # Not dumpable: /proc/1/mem, /proc/1/fd and the like stay closed to the application.
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
     # The CLI's log handlers point at descriptors that are about to be closed.
     logging.getLogger("stockade").handlers.clear()
     sandbox = Sandbox(container, listener, state_fd)

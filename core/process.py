@@ -34,6 +34,7 @@ class ProcessLauncher:
         self.umask: int | None = user.get("umask")
         self.rlimits = [_parse_rlimit(r) for r in process.get("rlimits") or []]
         self.no_new_privileges = bool(process.get("noNewPrivileges"))
+        self.capabilities = Capabilities.from_spec(process.get("capabilities") or {})
         self._error_read = -1
         self._error_write = -1
 
@@ -78,11 +79,74 @@ class ProcessLauncher:
         os.chdir(self.cwd)
         if self.umask is not None:
             os.umask(self.umask)
+        self.capabilities.drop_bounding()
+        linux.prctl(linux.PR_SET_KEEPCAPS, 1)
         os.setgroups(self.groups)
         os.setresgid(self.gid, self.gid, self.gid)
         os.setresuid(self.uid, self.uid, self.uid)
+        self.capabilities.apply()
         if self.no_new_privileges:
             linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+class Capabilities:
+    """The five capability sets of an OCI process, as kernel bit masks.
+
+    CAP_SYS_PTRACE is never granted, whatever the spec says. ptrace itself is
+    denied by the syscall policy; what the capability would still allow is
+    reading other processes' /proc entries, the sandbox process's included.
+    """
+
+    NEVER = frozenset({"CAP_SYS_PTRACE"})
+
+    def __init__(self, sets: dict[str, int]) -> None:
+        self.sets = sets
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Capabilities:
+        sets = {}
+        for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            mask = 0
+            for cap in spec.get(name) or []:
+                if cap in cls.NEVER:
+                    continue
+                number = CAPABILITY_NUMBERS.get(cap)
+                if number is None:
+                    raise SpecError(f"unknown capability {cap!r} in process.capabilities.{name}")
+                mask |= 1 << number
+            sets[name] = mask
+        return cls(sets)
+
+    def drop_bounding(self) -> None:
+        for number in range(_last_capability() + 1):
+            if not self.sets["bounding"] & (1 << number):
+                linux.prctl(linux.PR_CAPBSET_DROP, number)
+
+    def apply(self) -> None:
+        linux.capset(self.sets["effective"], self.sets["permitted"], self.sets["inheritable"])
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+        for number in range(_last_capability() + 1):
+            if self.sets["ambient"] & (1 << number):
+                linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, number)
+
+
+CAPABILITY_NAMES = (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK "
+    "IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN "
+    "SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE "
+    "AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND "
+    "AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
+).split()  # in kernel order: the index is the capability's number
+CAPABILITY_NUMBERS = {f"CAP_{name}": number for number, name in enumerate(CAPABILITY_NAMES)}
+
+
+def _last_capability() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(CAPABILITY_NAMES) - 1
 
 
 def find_executable(name: str, env: list[str], cwd: str) -> str:
