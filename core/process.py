@@ -118,15 +118,18 @@ class Capabilities:
         return cls(sets)
 
     def drop_bounding(self) -> None:
-        for number in range(_last_capability() + 1):
+        for number in range(last_capability() + 1):
             if not self.sets["bounding"] & (1 << number):
                 linux.prctl(linux.PR_CAPBSET_DROP, number)
 
     def apply(self) -> None:
         linux.capset(self.sets["effective"], self.sets["permitted"], self.sets["inheritable"])
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
-        for number in range(_last_capability() + 1):
-            if self.sets["ambient"] & (1 << number):
+        # The kernel raises an ambient capability only if it is also permitted and
+        # inheritable; engines list ambient capabilities without inheritable ones.
+        ambient = self.sets["ambient"] & self.sets["permitted"] & self.sets["inheritable"]
+        for number in range(last_capability() + 1):
+            if ambient & (1 << number):
                 linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, number)
 
 
@@ -141,7 +144,7 @@ CAPABILITY_NAMES = (
 CAPABILITY_NUMBERS = {f"CAP_{name}": number for number, name in enumerate(CAPABILITY_NAMES)}
 
 
-def _last_capability() -> int:
+def last_capability() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())

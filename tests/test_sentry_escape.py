@@ -149,3 +149,31 @@ def test_path_swap_race_never_wins(stockade, make_bundle, programs, veto_site): 
     assert counts["opened_secret"] == 0
     assert counts["opened_allowed"] > 0
     assert counts["denied"] > 0
+
+
+def test_capabilities_from_spec(stockade, make_bundle):
+    def grant(config):  # type: ignore[no-untyped-def]
+        caps = ["CAP_KILL", "CAP_SYS_PTRACE"]
+        config["process"]["capabilities"] = {
+            "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps,
+        }  # fmt: skip
+
+    bundle = make_bundle("grep", "Cap", "/proc/self/status", edit=grant)
+    lines = dict(
+        line.split(":\t") for line in stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+    )
+    assert lines["CapEff"] == f"{1 << 5:016x}"  # CAP_KILL; CAP_SYS_PTRACE is never granted
+    assert lines["CapBnd"] == f"{1 << 5:016x}"
+    assert lines["CapAmb"] == f"{0:016x}"  # ambient needs inheritable, which is empty
+
+
+def test_sandbox_confines_itself(stockade, make_bundle):
+    bundle = make_bundle("sleep", "30")
+    stockade.ok("create", "--bundle", str(bundle), "c1")
+    stockade.ok("start", "c1")
+    pid = stockade.state("c1")["pid"]
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    stockade.ok("delete", "--force", "c1")
+    assert status["Seccomp"] == "2"
+    assert int(status["CapEff"], 16) == (1 << 5) | (1 << 19)  # CAP_KILL, CAP_SYS_PTRACE

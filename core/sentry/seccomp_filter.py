@@ -52,11 +52,11 @@ SENTRY_SYSCALLS = (
     "epoll_ctl", "epoll_wait", "epoll_pwait", "eventfd2", "getdents64",
     # Files: CPython imports modules lazily and the sentry reads /proc.
     "openat", "newfstatat", "statx", "readlink", "readlinkat", "access",
-    "faccessat2", "getcwd",
+    "faccessat2", "getcwd", "renameat", "renameat2", "fsync",
     # Memory.
     "mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
     # Signals.
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack",
     "kill", "tkill", "tgkill", "pidfd_open", "pidfd_send_signal",
     # Threads and the process itself.
     "clone", "clone3", "futex", "set_robust_list", "set_tid_address", "rseq",

@@ -20,12 +20,14 @@ import os
 import signal
 from typing import Any, TextIO
 
+from stockade import linux
 from stockade.errors import SandboxError
+from stockade.process import CAPABILITY_NUMBERS, last_capability
 from stockade.providers import ChildSetup, Container
 from stockade.sentry import ptrace_raw as pt
 from stockade.sentry.calls import SyscallCall, signed, signed32
 from stockade.sentry.policy import Policy, policy_from_table
-from stockade.sentry.seccomp_filter import build_filter
+from stockade.sentry.seccomp_filter import build_filter, install_sentry_filter
 from stockade.sentry.syscalls import SYSCALLS, ArgKind, number
 
 OPTIONS = (
@@ -43,6 +45,8 @@ CLONE_UNTRACED = 0x00800000
 CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
 NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_KILL, NR_TKILL, NR_TGKILL = number("kill"), number("tkill"), number("tgkill")
+CAP_KILL = CAPABILITY_NUMBERS["CAP_KILL"]
+CAP_SYS_PTRACE = CAPABILITY_NUMBERS["CAP_SYS_PTRACE"]
 SKIP_SYSCALL = 0xFFFFFFFFFFFFFFFF  # orig_rax = -1: the kernel skips the call
 # How long a frozen sandbox waits for a decided call to leave the kernel. A call
 # that blocks longer (a FIFO open, say) has long since copied its arguments.
@@ -136,6 +140,7 @@ class PtracePlatform:
 
     def run(self, container: Container, init_pid: int) -> int:
         self.sentry_tids = _sentry_tids()
+        self._confine_sentry()
         while True:
             try:
                 pid, status = os.waitpid(-1, pt.WALL)
@@ -143,6 +148,26 @@ class PtracePlatform:
                 break
             self._handle(pid, status)
         return self.init_status if self.init_status is not None else 255 << 8
+
+    def _confine_sentry(self) -> None:
+        """Drop what the sandbox process no longer needs once the application runs.
+
+        It keeps CAP_KILL, to signal application processes of any uid, and
+        CAP_SYS_PTRACE, to read the memory of tracees that changed uid. Its own
+        seccomp filter then allows only the calls of the tracer loop and the
+        control socket.
+        """
+        keep = (1 << CAP_KILL) | (1 << CAP_SYS_PTRACE)
+        try:
+            for number in range(last_capability() + 1):
+                if not keep & (1 << number):
+                    linux.prctl(linux.PR_CAPBSET_DROP, number)
+            linux.capset(keep, keep, 0)
+            install_sentry_filter()
+        except OSError as exc:
+            # NOTE: best effort by design; the application is already confined by
+            # its own filter, the namespaces and its capability sets.
+            os.write(2, f"stockade: sandbox could not confine itself: {exc}\n".encode())
 
     def _handle(self, pid: int, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
