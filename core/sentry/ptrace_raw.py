@@ -31,6 +31,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _ptrace = _libc.ptrace
 _ptrace.restype = ctypes.c_long
 _ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+# The unchecked libc function, for a hot loop that handles errors itself.
+libc_ptrace = _ptrace
 
 # Requests (linux/ptrace.h, asm/ptrace-abi.h).
 PTRACE_TRACEME = 0

@@ -3,8 +3,9 @@
 The application's filter turns a Policy into kernel actions:
 
 - passthrough: SECCOMP_RET_ALLOW.
-- mediated: SECCOMP_RET_TRACE with TRACE_TAG, a PTRACE_EVENT_SECCOMP stop for
-  the sentry. Without a tracer attached the kernel fails the call with ENOSYS,
+- mediated: SECCOMP_RET_TRACE with the call's number as its data, a
+  PTRACE_EVENT_SECCOMP stop for the sentry, which reads the number with one
+  PTRACE_GETEVENTMSG instead of fetching all the registers. Without a tracer attached the kernel fails the call with ENOSYS,
   so a tracee that escapes tracing cannot run mediated calls.
 - denied: SECCOMP_RET_ERRNO with the rule's errno, without a stop.
 - any number in no row: SECCOMP_RET_ERRNO(ENOSYS).
@@ -38,7 +39,6 @@ from .. import linux
 from . import syscalls
 from .policy import UNKNOWN_SYSCALL_ERRNO, Condition, Policy, Rule, SyscallClass
 
-TRACE_TAG = 1
 BAD_ARCH_ACTION = seccomp.KILL_PROCESS
 
 # The system calls a running CPython tracer loop makes: those of the interpreter
@@ -149,7 +149,7 @@ def _add_rule(filt: seccomp.SyscallFilter, rule: Rule) -> None:
         # a rule whose action equals the default with EACCES.
         pass
     elif rule.condition is None:
-        filt.add_rule(seccomp.TRACE(TRACE_TAG), rule.nr)
+        filt.add_rule(seccomp.TRACE(rule.nr), rule.nr)
     else:
         _add_conditional(filt, rule.nr, rule.condition)
 
@@ -161,7 +161,7 @@ def _add_conditional(filt: seccomp.SyscallFilter, nr: int, cond: Condition) -> N
     the same call, and a rule may compare each argument only once, so the two
     outcomes are written as complementary conditions.
     """
-    trace = seccomp.TRACE(TRACE_TAG)
+    trace = seccomp.TRACE(nr)
     if cond.mask is None:
         filt.add_rule(seccomp.ALLOW, nr, seccomp.Arg(cond.arg, seccomp.EQ, 0))
         filt.add_rule(trace, nr, seccomp.Arg(cond.arg, seccomp.NE, 0))
