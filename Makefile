@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := busybox-static gcc libseccomp2 iproute2 util-linux
+APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 iproute2 util-linux debootstrap
 BENCH_APT_PACKAGES := runc crun runsc hyperfine
 DEMO_BUNDLE := build/demo-bundle
 
@@ -10,7 +10,8 @@ DEMO_BUNDLE := build/demo-bundle
 
 all: test
 
-# Debian packages: static busybox for the test root file systems, libseccomp for pyseccomp.
+# Debian packages: static busybox and debootstrap for the test root file systems,
+# gcc and libc6-dev for the static test programs, libseccomp for pyseccomp.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
