@@ -150,26 +150,40 @@ class RootBuilder:
             # container sees an empty read-only tmpfs at the cgroup mount point.
             kind, source, data, flags = "tmpfs", "cgroup", "mode=755", flags | linux.MS_RDONLY
         fd = self._open_destination(mount, source_is_file=os.path.isfile(source))
-        target = f"/proc/self/fd/{fd}"
         try:
-            self._mount_at(source, target, kind, flags, data, mount["destination"])
-            if propagation:
-                linux.mount(None, target, None, propagation)
+            self._mount_at(source, f"/proc/self/fd/{fd}", kind, flags, data, mount["destination"])
         finally:
             os.close(fd)
+        if flags & linux.MS_BIND and flags & REMOUNT_FLAGS or propagation:
+            # A descriptor opened before the mount names the directory beneath it,
+            # so the remount and the propagation change need a fresh one.
+            fd = self._open_destination(mount)
+            try:
+                self._adjust_mount(f"/proc/self/fd/{fd}", flags, propagation, mount["destination"])
+            finally:
+                os.close(fd)
 
     def _mount_at(self, source: str, target: str, kind: str, flags: int, data: str, dest: str) -> None:
         try:
             if flags & linux.MS_BIND:
                 linux.mount(source, target, None, flags & (linux.MS_BIND | linux.MS_REC))
-                if flags & REMOUNT_FLAGS:
-                    remount = linux.MS_BIND | linux.MS_REMOUNT | (flags & REMOUNT_FLAGS)
-                    linux.mount(None, target, None, remount | _locked_flags(target))
             else:
                 linux.mount(source, target, kind, flags & ~linux.MS_REC, data or None)
         except OSError as exc:
             raise SpecError(
                 f"mount of {kind} {source} on {dest} failed: {os.strerror(exc.errno)}"
+            ) from None
+
+    def _adjust_mount(self, target: str, flags: int, propagation: int, dest: str) -> None:
+        try:
+            if flags & linux.MS_BIND and flags & REMOUNT_FLAGS:
+                remount = linux.MS_BIND | linux.MS_REMOUNT | (flags & REMOUNT_FLAGS)
+                linux.mount(None, target, None, remount | _locked_flags(target))
+            if propagation:
+                linux.mount(None, target, None, propagation)
+        except OSError as exc:
+            raise SpecError(
+                f"setting the options of the mount on {dest} failed: {os.strerror(exc.errno)}"
             ) from None
 
     def _open_destination(self, mount: dict[str, Any], source_is_file: bool = False) -> int:
