@@ -115,6 +115,10 @@ class PtracePlatform:
         """In the new child: own session, wait to be seized, filter, then exec."""
         try:
             os.setsid()
+            # Inherited from the non-dumpable sandbox, the flag would keep the
+            # sandbox from seizing this child when they are in a user namespace.
+            # execve resets it for the application.
+            linux.prctl(linux.PR_SET_DUMPABLE, 1)
             os.kill(os.getpid(), signal.SIGSTOP)
             self.filter.load()
         except BaseException as exc:

@@ -1,0 +1,50 @@
+"""A user namespace with the spec's id mappings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HOST_ID = 200000
+
+
+@pytest.fixture
+def traversable_dir():  # type: ignore[no-untyped-def]
+    """A directory the mapped root can reach: pytest's own temporary tree is 0700."""
+    path = Path(tempfile.mkdtemp(prefix="stockade-userns-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_user_namespace_maps_ids(stockade, make_bundle, traversable_dir):
+    def user_namespace(config):  # type: ignore[no-untyped-def]
+        config["linux"]["namespaces"].append({"type": "user"})
+        mapping = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        config["linux"]["uidMappings"] = mapping
+        config["linux"]["gidMappings"] = mapping
+
+    made = make_bundle("sh", "-c", "cat /proc/self/uid_map; id -u; touch /tmp/x && echo wrote",
+                       edit=user_namespace)  # fmt: skip
+    bundle = traversable_dir / "bundle"
+    shutil.move(made, bundle)
+    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+        os.lchown(path, HOST_ID, HOST_ID)
+    lines = stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+    assert lines[0].split() == ["0", str(HOST_ID), "65536"]
+    assert lines[1:] == ["0", "wrote"]
+    assert (bundle / "rootfs" / "tmp" / "x").stat().st_uid == HOST_ID
+
+
+def test_user_namespace_without_mappings(stockade, make_bundle):
+    def user_namespace(config):  # type: ignore[no-untyped-def]
+        config["linux"]["namespaces"].append({"type": "user"})
+
+    bundle = make_bundle("true", edit=user_namespace)
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert result.returncode == 1
+    assert "linux.uidMappings" in result.stderr
