@@ -122,7 +122,8 @@ class RootBuilder:
             # root turns read-only; nested ones are made inside their parent mount.
             for index, mount in enumerate(mounts):
                 if not _under_any(destinations[index], destinations[:index]):
-                    os.close(self._open_destination(mount))
+                    is_file = self._is_file_bind(mount)
+                    os.close(self._open_destination(mount, source_is_file=is_file))
             linux.mount_setattr_readonly(self.root_fd, recursive=True)
         dev_is_tmpfs = False
         for mount in mounts:
@@ -138,9 +139,8 @@ class RootBuilder:
         kind = mount.get("type") or ("bind" if flags & linux.MS_BIND else "none")
         if kind == "bind":
             flags |= linux.MS_BIND
-        source = mount.get("source") or kind
+        source = self._source(mount)
         if flags & linux.MS_BIND:
-            source = os.path.join(self.spec.bundle, source)
             if not os.path.exists(source):
                 raise SpecError(
                     f"bind mount source {source} for {mount['destination']} does not exist"
@@ -149,7 +149,7 @@ class RootBuilder:
             # NOTE: cgroup views arrive with linux.resources support; until then the
             # container sees an empty read-only tmpfs at the cgroup mount point.
             kind, source, data, flags = "tmpfs", "cgroup", "mode=755", flags | linux.MS_RDONLY
-        fd = self._open_destination(mount, source_is_file=os.path.isfile(source))
+        fd = self._open_destination(mount, source_is_file=self._is_file_bind(mount))
         try:
             self._mount_at(source, f"/proc/self/fd/{fd}", kind, flags, data, mount["destination"])
         finally:
@@ -162,6 +162,16 @@ class RootBuilder:
                 self._adjust_mount(f"/proc/self/fd/{fd}", flags, propagation, mount["destination"])
             finally:
                 os.close(fd)
+
+    def _source(self, mount: dict[str, Any]) -> str:
+        """Return the mount's source; a bind source is relative to the bundle."""
+        source = mount.get("source") or mount.get("type") or "none"
+        if _is_bind(mount):
+            return os.path.join(self.spec.bundle, source)
+        return source
+
+    def _is_file_bind(self, mount: dict[str, Any]) -> bool:
+        return _is_bind(mount) and os.path.isfile(self._source(mount))
 
     def _mount_at(self, source: str, target: str, kind: str, flags: int, data: str, dest: str) -> None:
         try:
@@ -197,7 +207,10 @@ class RootBuilder:
         parent_fd = self._make_dirs(parent)
         try:
             if source_is_file:
-                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=parent_fd))
+                # openat2, not open: a dangling symlink in the image must not make
+                # the kernel create its target on the host.
+                flags = os.O_CREAT | os.O_WRONLY
+                os.close(linux.openat2(self.root_fd, destination, flags, 0o644, RESOLVE))
             else:
                 os.mkdir(name, 0o755, dir_fd=parent_fd)
         except FileExistsError:
@@ -294,6 +307,11 @@ def _locked_flags(path: str) -> int:
         if flags & st_flag:
             result |= ms_flag
     return result
+
+
+def _is_bind(mount: dict[str, Any]) -> bool:
+    flags, _, _ = parse_options(mount.get("options") or [])
+    return mount.get("type") == "bind" or bool(flags & linux.MS_BIND)
 
 
 def _under_any(path: str, parents: list[str]) -> bool:

@@ -126,11 +126,6 @@ def test_bind_onto_dangling_symlink_fails(
     assert result.returncode != 0, "a mount onto a dangling symlink succeeded"
 
 
-@pytest.mark.xfail(
-    reason="the mount point of a file bind mount is created with open(O_CREAT) "
-    "relative to the host's root, which follows a dangling symlink out of the rootfs",
-    strict=True,
-)
 @pytest.mark.parametrize("link", LINKS, ids=LINK_IDS)
 def test_file_bind_onto_symlink(stockade, make_bundle, host_dir, link, tmp_path):
     source = tmp_path / "greeting"

@@ -240,11 +240,6 @@ def test_readonly_bind_mount(stockade, make_bundle, tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    reason="with a read-only root the mount point of a file bind mount is made as a "
-    "directory, so the bind mount fails with 'Not a directory'",
-    strict=True,
-)
 def test_readonly_root_file_bind(stockade, make_bundle, tmp_path):
     source = tmp_path / "greeting"
     source.write_text("hello\n")
