@@ -56,6 +56,9 @@ class Sandbox:
         self.init_pid = 0
         # A wait status to exit with once the current reply has been sent.
         self.pending_exit: int | None = None
+        # Held while a request is answered, and by exit_with, so the process
+        # never exits between carrying out a request and replying to it.
+        self.reply_lock = threading.RLock()
 
     # --- boot -------------------------------------------------------------------
 
@@ -100,13 +103,21 @@ class Sandbox:
 
     def _handle(self, conn: socket.socket) -> bool:
         """Answer one request; return True once the application has started."""
-        started = False
         try:
             message, fds = control.receive(conn)
-            for fd in fds:
-                os.close(fd)
-            if message is None:
-                return False
+        except StockadeError as exc:
+            control.send(conn, {"ok": False, "error": str(exc)})
+            return False
+        for fd in fds:
+            os.close(fd)
+        if message is None:
+            return False
+        with self.reply_lock:
+            return self._answer(conn, message)
+
+    def _answer(self, conn: socket.socket, message: dict[str, Any]) -> bool:
+        started = False
+        try:
             reply, started = self._dispatch(message)
         except StockadeError as exc:
             reply = {"ok": False, "error": str(exc)}
@@ -163,6 +174,7 @@ class Sandbox:
 
     def exit_with(self, status: int) -> NoReturn:
         """Record the application's wait status in the state directory, then exit with it."""
+        self.reply_lock.acquire()  # never released: the process ends below
         code = exit_code(status)
         record = {"exit_code": code, "status": status}
         try:

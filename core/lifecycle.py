@@ -20,6 +20,8 @@ from . import control, hookspecs, sandbox
 from . import spec as spec_module
 from .config import Settings
 from .errors import (
+    ConfigError,
+    NotFoundError,
     SandboxError,
     StockadeError,
     WrongStatusError,
@@ -77,13 +79,16 @@ class Runtime:
                 self._save_progress(state, container)
                 # Engines treat create as done once the pid file exists, so it is written last.
                 if pid_file:
-                    write_atomic(os.path.abspath(pid_file), str(container.sandbox_pid))
+                    _write_pid_file(pid_file, container.sandbox_pid)
             undo.pop_all()
         return container
 
     def _new_container(self, container_id: str, spec: spec_module.Spec) -> Container:
         providers = {
-            kind: self.manager.provider(kind, getattr(self.settings, kind)) for kind in KINDS
+            kind: self.manager.provider(
+                kind, getattr(self.settings, kind), self.settings.origin.get(kind, "")
+            )
+            for kind in KINDS
         }
         namespaces = [
             Namespace(entry["type"], entry.get("path") or None)
@@ -203,15 +208,22 @@ class Runtime:
                 self.store.remove(container_id)
                 return
             raise container_not_found(container_id)
-        with self.store.locked(container_id):
-            state, container = self.load(container_id)
-            status = state.current_status()
-            if status not in (STOPPED, CREATED) and not force:
-                raise WrongStatusError(
-                    f"cannot delete container {container_id} that is not stopped: {status}; "
-                    f"stop it first or use delete --force"
-                )
-            errors = self._destroy(container, state.pid, state.pid_start_time)
+        try:
+            with self.store.locked(container_id):
+                self._delete_locked(container_id, force)
+        except NotFoundError:
+            if not force:
+                raise  # with --force, a concurrent delete that won is success
+
+    def _delete_locked(self, container_id: str, force: bool) -> None:
+        state, container = self.load(container_id)
+        status = state.current_status()
+        if status not in (STOPPED, CREATED) and not force:
+            raise WrongStatusError(
+                f"cannot delete container {container_id} that is not stopped: {status}; "
+                f"stop it first or use delete --force"
+            )
+        errors = self._destroy(container, state.pid, state.pid_start_time)
         if errors:
             raise StockadeError(
                 f"container {container_id} deleted with errors: " + "; ".join(errors)
@@ -265,6 +277,16 @@ class Runtime:
             self.delete(container_id, force=True)
         except StockadeError as exc:
             log.warning("%s", exc)
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    try:
+        write_atomic(os.path.abspath(path), str(pid))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write pid file {path}: {exc.strerror}; check that its directory "
+            f"exists and is writable"
+        ) from None
 
 
 def read_exit_code(state_dir: str) -> int:

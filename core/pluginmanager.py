@@ -45,13 +45,22 @@ class PluginManager:
 
     # --- lookup ------------------------------------------------------------
 
-    def provider(self, kind: str, name: str) -> Any:
-        """Return the provider of KIND called NAME, or raise listing the valid names."""
+    def provider(self, kind: str, name: str, origin: str = "") -> Any:
+        """Return the provider of KIND called NAME, or raise listing the valid names.
+
+        ORIGIN says where NAME came from ("flag", "environment", a config file).
+        """
         found = self.providers[kind].get(name)
         if found is None:
             valid = ", ".join(sorted(self.providers[kind])) or "none loaded"
             option = "--" + kind.replace("_", "-")
-            raise ConfigError(f"unknown {option} {name!r}: valid values are {valid}")
+            subject = {
+                "flag": f"{option} {name!r}",
+                "environment": f"{kind} {name!r} from STOCKADE_{kind.upper()}",
+                "default": f"default {kind} {name!r}",
+                "": f"{option} {name!r}",
+            }.get(origin, f"{kind} {name!r} in {origin}")
+            raise ConfigError(f"unknown {subject}: valid values are {valid}")
         return found
 
     def owner(self, kind: str, name: str) -> str:

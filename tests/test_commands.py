@@ -175,11 +175,6 @@ def test_kill_default_is_sigterm(stockade, created):
 # NOTE: not strict, because the bug is a race that depends on scheduling. Shell
 # loops on the development host saw from 0 of 30 to 5 of 20 kills fail, varying
 # with the tracer's speed, so all ten attempts may pass.
-@pytest.mark.xfail(
-    reason="the sandbox can exit before it sends the reply to `kill`, so kill "
-    "reports 'sandbox closed the control socket' for a container it did stop",
-    strict=False,
-)
 def test_kill_running_container_succeeds(stockade, make_bundle):
     bundle = make_bundle("sleep", "30")
     for attempt in range(10):
@@ -498,11 +493,6 @@ def test_pid_file_unwritable_cleans_up(stockade, make_bundle, tmp_path):
     assert stockade("state", "c1").returncode == 1
 
 
-@pytest.mark.xfail(
-    reason="an unwritable --pid-file is reported as a bare FileNotFoundError that "
-    "names the temporary file, not the pid file",
-    strict=True,
-)
 def test_pid_file_error_names_path(stockade, make_bundle, tmp_path):
     pid_file = tmp_path / "missing" / "pid"
     bundle = make_bundle("sleep", "30")

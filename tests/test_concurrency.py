@@ -97,11 +97,6 @@ def test_concurrent_start_one_wins(stockade, make_bundle):
 
 # NOTE: not strict, because the failure depends on two deletes overlapping, which
 # happened in about half of the runs on the development host.
-@pytest.mark.xfail(
-    reason="a delete --force that waits on the lock while another delete removes "
-    "the container reports 'does not exist' instead of succeeding",
-    strict=False,
-)
 def test_concurrent_delete_force(stockade, make_bundle):
     stockade.ok("create", "--bundle", str(make_bundle("sleep", "30")), "c1")
     stockade.ok("start", "c1")

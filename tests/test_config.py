@@ -280,11 +280,6 @@ def test_unknown_provider_lists_valid(stockade, make_bundle, option, valid):
     )
 
 
-@pytest.mark.xfail(
-    reason="the unknown-provider error names the --network flag even when the "
-    "value came from the config file, and never names the file",
-    strict=True,
-)
 def test_unknown_network_names_file(stockade, make_bundle, write_config):
     config = write_config('network = "bogus"\n')
 
@@ -296,11 +291,6 @@ def test_unknown_network_names_file(stockade, make_bundle, write_config):
     assert config in result.stderr, f"message does not name the file: {result.stderr!r}"
 
 
-@pytest.mark.xfail(
-    reason="the unknown-provider error names the --network flag even when the "
-    "value came from STOCKADE_NETWORK",
-    strict=True,
-)
 def test_unknown_network_names_env(stockade, make_bundle):
     bundle = make_bundle("true")
 
