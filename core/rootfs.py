@@ -96,14 +96,23 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
 class RootBuilder:
     """Mount the spec's root and mounts, then pivot into them."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, staging: str) -> None:
+        """STAGING is an empty directory path used when the root is the host's "/"."""
         self.spec = spec
         self.root = spec.root_path
+        self.staging = staging
         self.root_fd = -1
 
     def build(self) -> None:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        linux.mount(self.root, self.root, None, linux.MS_BIND | linux.MS_REC)
+        if self.root == "/":
+            # pivot_root needs a new root apart from the old one, so the host's
+            # root is bound onto a staging directory first.
+            os.mkdir(self.staging, 0o700)
+            linux.mount("/", self.staging, None, linux.MS_BIND | linux.MS_REC)
+            self.root = self.staging
+        else:
+            linux.mount(self.root, self.root, None, linux.MS_BIND | linux.MS_REC)
         self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             self._mount_all()

@@ -7,8 +7,13 @@ import click
 from ..spec import Spec, default_mounts
 
 
-def host_spec(args: list[str], cwd: str) -> Spec:
-    """A spec that runs ARGS on a read-only view of the host's root with a fresh /tmp."""
+def host_spec(args: list[str], cwd: str, state_root: str) -> Spec:
+    """A spec that runs ARGS on a read-only view of the host's root with a fresh /tmp.
+
+    /run and the state root are hidden: they hold the host's Unix sockets
+    (container engines, D-Bus, other sandboxes' control sockets), and a
+    read-only mount does not stop connect(2) to a socket.
+    """
     mounts = default_mounts()
     mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                    "options": ["nosuid", "nodev", "mode=1777"]})  # fmt: skip
@@ -24,7 +29,11 @@ def host_spec(args: list[str], cwd: str) -> Spec:
         "root": {"path": "/", "readonly": True},
         "hostname": "stockade-do",
         "mounts": mounts,
-        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            # NOTE: a socket elsewhere on the host's file system stays reachable.
+            "maskedPaths": ["/run", "/var/run", state_root],
+        },
     }
     return Spec(raw=raw, bundle="/")
 
@@ -35,5 +44,5 @@ def host_spec(args: list[str], cwd: str) -> Spec:
 def command(obj, args):
     """Run a host command sandboxed: the host's root read-only, a fresh /tmp."""
     container_id = f"do-{uuid.uuid4().hex[:12]}"
-    spec = host_spec(list(args), os.getcwd())
+    spec = host_spec(list(args), os.getcwd(), obj.settings.root)
     sys.exit(obj.runtime.run(container_id, "/", spec=spec))

@@ -7,6 +7,7 @@ process runs, so there is nothing to tear down.
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from stockade.hookspecs import hookimpl
@@ -23,7 +24,7 @@ class DirectFileAccess:
         pass
 
     def setup_root(self, container: Container) -> None:
-        RootBuilder(container.spec).build()
+        RootBuilder(container.spec, staging=os.path.join(container.state_dir, "root")).build()
 
     def teardown(self, container: Container) -> None:
         pass
