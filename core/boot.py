@@ -48,7 +48,9 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
 class Sandbox:
     """The state of the running sandbox process."""
 
-    def __init__(self, container: Container, listener: socket.socket, state_fd: int) -> None:
+    def __init__(
+        self, container: Container, listener: socket.socket, state_fd: int
+    ) -> None:
         self.container = container
         self.listener = listener
         self.state_fd = state_fd
@@ -178,10 +180,20 @@ class Sandbox:
         code = exit_code(status)
         record = {"exit_code": code, "status": status}
         try:
-            fd = os.open("exit.json.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644, dir_fd=self.state_fd)
+            fd = os.open(
+                "exit.json.tmp",
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                0o644,
+                dir_fd=self.state_fd,
+            )
             os.write(fd, json.dumps(record).encode())
             os.close(fd)
-            os.rename("exit.json.tmp", "exit.json", src_dir_fd=self.state_fd, dst_dir_fd=self.state_fd)
+            os.rename(
+                "exit.json.tmp",
+                "exit.json",
+                src_dir_fd=self.state_fd,
+                dst_dir_fd=self.state_fd,
+            )
         except OSError:
             pass  # the state directory may already be gone after a forced delete
         os._exit(code)
@@ -261,7 +273,9 @@ def close_inherited_fds(keep: set[int]) -> None:
                 pass
 
 
-def main(container: Container, report: socket.socket, listener: socket.socket, state_fd: int) -> NoReturn:
+def main(
+    container: Container, report: socket.socket, listener: socket.socket, state_fd: int
+) -> NoReturn:
     """Entry point of the forked sandbox process; never returns."""
     try:
         with open("/proc/self/comm", "w") as comm:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -90,7 +91,9 @@ def _apply_file(settings: Settings, path: str) -> None:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found: fix --config or STOCKADE_CONFIG")
+        raise ConfigError(
+            f"config file {path} not found: fix --config or STOCKADE_CONFIG"
+        )
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}")
 
@@ -108,12 +111,18 @@ def _apply_file(settings: Settings, path: str) -> None:
 
 
 def _plugin_tables(path: str, value: Any) -> dict[str, dict[str, Any]]:
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise ConfigError(f"{path}: 'plugins' must hold one table per plugin, [plugins.NAME]")
+    if not isinstance(value, dict) or not all(
+        isinstance(v, dict) for v in value.values()
+    ):
+        raise ConfigError(
+            f"{path}: 'plugins' must hold one table per plugin, [plugins.NAME]"
+        )
     return value
 
 
-def check_plugin_tables(settings: Settings, schema: Mapping[str, Mapping[str, type]]) -> None:
+def check_plugin_tables(
+    settings: Settings, schema: Mapping[str, Mapping[str, type]]
+) -> None:
     """Check each [plugins.NAME] table against the keys its plugin declares."""
     path = settings.config_path or "config"
     for table, values in settings.plugins.items():

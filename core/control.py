@@ -17,7 +17,8 @@ import contextlib
 import json
 import os
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import SandboxError
 
@@ -26,10 +27,14 @@ MAX_MESSAGE = 64 * 1024
 MAX_FDS = 16
 
 
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+def send(
+    sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None
+) -> None:
     data = json.dumps({"v": VERSION, **message}).encode()
     if len(data) > MAX_MESSAGE:
-        raise SandboxError(f"control message of {len(data)} bytes exceeds {MAX_MESSAGE}")
+        raise SandboxError(
+            f"control message of {len(data)} bytes exceeds {MAX_MESSAGE}"
+        )
     ancillary = []
     if fds:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
@@ -39,7 +44,9 @@ def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = N
 def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """Return the next message and its descriptors, or (None, []) at end of stream."""
     fds = array.array("i")
-    data, ancillary, flags, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(MAX_FDS * fds.itemsize))
+    data, ancillary, flags, _ = sock.recvmsg(
+        MAX_MESSAGE, socket.CMSG_LEN(MAX_FDS * fds.itemsize)
+    )
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
@@ -49,7 +56,9 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
         return None, []
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         _close_all(received)
-        raise SandboxError("control message truncated: it exceeds the protocol's limits")
+        raise SandboxError(
+            "control message truncated: it exceeds the protocol's limits"
+        )
     try:
         message = json.loads(data)
     except ValueError:
@@ -84,17 +93,23 @@ def connect(state_dir: str, timeout: float = 10.0) -> Iterator[socket.socket]:
         os.close(dirfd)
 
 
-def request(state_dir: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+def request(
+    state_dir: str, message: dict[str, Any], timeout: float = 10.0
+) -> dict[str, Any]:
     """Send one request to the sandbox of STATE_DIR and return its reply."""
     try:
         with connect(state_dir, timeout) as sock:
             send(sock, message)
             reply, fds = receive(sock)
-    except (ConnectionError, FileNotFoundError, socket.timeout) as exc:
-        raise SandboxError(f"sandbox control socket in {state_dir} did not answer: {exc}")
+    except (TimeoutError, ConnectionError, FileNotFoundError) as exc:
+        raise SandboxError(
+            f"sandbox control socket in {state_dir} did not answer: {exc}"
+        )
     _close_all(fds)
     if reply is None:
-        raise SandboxError(f"sandbox closed the control socket in {state_dir} without a reply")
+        raise SandboxError(
+            f"sandbox closed the control socket in {state_dir} without a reply"
+        )
     if not reply.get("ok"):
         raise SandboxError(str(reply.get("error", "sandbox reported an unknown error")))
     return reply

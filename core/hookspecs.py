@@ -34,7 +34,8 @@ sandbox no longer sees the host's file system, so open any file you need there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

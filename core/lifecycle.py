@@ -30,7 +30,17 @@ from .errors import (
 )
 from .pluginmanager import PluginManager
 from .providers import KINDS, PLATFORM, Container, Namespace
-from .state import CREATED, CREATING, EXIT_FILE, RUNNING, STOPPED, State, Store, now, write_atomic
+from .state import (
+    CREATED,
+    CREATING,
+    EXIT_FILE,
+    RUNNING,
+    STOPPED,
+    State,
+    Store,
+    now,
+    write_atomic,
+)
 
 log = logging.getLogger("stockade")
 
@@ -72,7 +82,9 @@ class Runtime:
                 state.namespaces = [dataclasses.asdict(n) for n in container.namespaces]
                 self.manager.file_access(container)
                 self._save_progress(state, container)
-                container.sandbox_pid = sandbox.spawn(container, self.settings.boot_timeout)
+                container.sandbox_pid = sandbox.spawn(
+                    container, self.settings.boot_timeout
+                )
                 self._save_progress(state, container)
                 self.manager.network(container)
                 state.status = CREATED
@@ -127,7 +139,9 @@ class Runtime:
 
     def _destroy_failed(self, container: Container) -> None:
         log.debug("create %s failed; destroying what was made", container.id)
-        errors = self._destroy(container, container.sandbox_pid, _start_time(container.sandbox_pid))
+        errors = self._destroy(
+            container, container.sandbox_pid, _start_time(container.sandbox_pid)
+        )
         for error in errors:
             log.warning("cleanup after failed create of %s: %s", container.id, error)
 
@@ -197,7 +211,9 @@ class Runtime:
         except SandboxError:
             if sig != signal.SIGKILL or not state.sandbox_alive():
                 raise
-            os.kill(state.pid, signal.SIGKILL)  # the sandbox hangs; end it and everything in it
+            os.kill(
+                state.pid, signal.SIGKILL
+            )  # the sandbox hangs; end it and everything in it
 
     # --- delete ---------------------------------------------------------------------
 
@@ -229,14 +245,18 @@ class Runtime:
                 f"container {container_id} deleted with errors: " + "; ".join(errors)
             )
 
-    def _destroy(self, container: Container, pid: int, start_time: int | None) -> list[str]:
+    def _destroy(
+        self, container: Container, pid: int, start_time: int | None
+    ) -> list[str]:
         """End the sandbox, run the teardown hooks, remove the state; never stop early."""
         errors = []
         if pid > 0 and start_time and _start_time(pid) == start_time:
             try:
                 os.kill(pid, signal.SIGKILL)
                 if not sandbox.wait_for_exit(pid, KILL_TIMEOUT):
-                    errors.append(f"sandbox process {pid} did not exit within {KILL_TIMEOUT:g}s")
+                    errors.append(
+                        f"sandbox process {pid} did not exit within {KILL_TIMEOUT:g}s"
+                    )
             except ProcessLookupError:
                 pass
         _reap(pid)

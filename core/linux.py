@@ -164,7 +164,9 @@ def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
     _check(result, "mount_setattr")
 
 
-def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+def prctl(
+    option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0
+) -> int:
     return _check(libc.prctl(option, arg2, arg3, arg4, arg5), "prctl")
 
 

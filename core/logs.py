@@ -14,7 +14,7 @@ import sys
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        moment = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
         return json.dumps(
             {
                 "level": record.levelname.lower().replace("warning", "warn"),
@@ -40,5 +40,7 @@ def configure_logging(path: str, log_format: str, debug: bool) -> None:
         if log_format == "json":
             handler.setFormatter(JsonFormatter())
         else:
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+            )
         logger.addHandler(handler)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pluggy
 
@@ -72,7 +73,9 @@ class PluginManager:
         self.hook.stockade_pre_create(container=container)
 
     def namespaces(self, container: Container) -> None:
-        self.hook.stockade_namespaces(container=container, namespaces=container.namespaces)
+        self.hook.stockade_namespaces(
+            container=container, namespaces=container.namespaces
+        )
 
     def file_access(self, container: Container) -> None:
         self.hook.stockade_file_access(container=container)
@@ -172,7 +175,9 @@ def _read_entry_points(dist_info: str, group: str) -> list[EntryPoint]:
             lines = f.read().splitlines()
     except OSError:
         return []
-    distribution, _, version = os.path.basename(dist_info)[: -len(".dist-info")].partition("-")
+    distribution, _, version = os.path.basename(dist_info)[
+        : -len(".dist-info")
+    ].partition("-")
     distribution = distribution.replace("_", "-").lower()
     entries, section = [], None
     for line in lines:
@@ -181,7 +186,9 @@ def _read_entry_points(dist_info: str, group: str) -> list[EntryPoint]:
             section = line[1:-1].strip()
         elif section == group and "=" in line and not line.startswith(("#", ";")):
             key, _, value = line.partition("=")
-            entries.append(EntryPoint(key.strip(), value.strip(), distribution, version))
+            entries.append(
+                EntryPoint(key.strip(), value.strip(), distribution, version)
+            )
     return entries
 
 
@@ -219,7 +226,12 @@ def load(extra: list[object] | None = None) -> PluginManager:
                 f"external plugins"
             ) from exc
         manager.loaded.append(
-            LoadedPlugin(entry_point.name, entry_point.distribution, entry_point.version, external)
+            LoadedPlugin(
+                entry_point.name,
+                entry_point.distribution,
+                entry_point.version,
+                external,
+            )
         )
 
     for plugin in extra or ():

@@ -75,7 +75,9 @@ class ProcessLauncher:
             try:
                 resource.setrlimit(kind, (soft, hard))
             except (ValueError, OSError) as exc:
-                raise SpecError(f"cannot set rlimit {kind} to {soft}/{hard}: {exc}") from None
+                raise SpecError(
+                    f"cannot set rlimit {kind} to {soft}/{hard}: {exc}"
+                ) from None
         os.chdir(self.cwd)
         if self.umask is not None:
             os.umask(self.umask)
@@ -112,7 +114,9 @@ class Capabilities:
                     continue
                 number = CAPABILITY_NUMBERS.get(cap)
                 if number is None:
-                    raise SpecError(f"unknown capability {cap!r} in process.capabilities.{name}")
+                    raise SpecError(
+                        f"unknown capability {cap!r} in process.capabilities.{name}"
+                    )
                 mask |= 1 << number
             sets[name] = mask
         return cls(sets)
@@ -123,25 +127,66 @@ class Capabilities:
                 linux.prctl(linux.PR_CAPBSET_DROP, number)
 
     def apply(self) -> None:
-        linux.capset(self.sets["effective"], self.sets["permitted"], self.sets["inheritable"])
+        linux.capset(
+            self.sets["effective"], self.sets["permitted"], self.sets["inheritable"]
+        )
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
         # The kernel raises an ambient capability only if it is also permitted and
         # inheritable; engines list ambient capabilities without inheritable ones.
-        ambient = self.sets["ambient"] & self.sets["permitted"] & self.sets["inheritable"]
+        ambient = (
+            self.sets["ambient"] & self.sets["permitted"] & self.sets["inheritable"]
+        )
         for number in range(last_capability() + 1):
             if ambient & (1 << number):
                 linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, number)
 
 
-CAPABILITY_NAMES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
-    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK "
-    "IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN "
-    "SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE "
-    "AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND "
-    "AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
-).split()  # in kernel order: the index is the capability's number
-CAPABILITY_NUMBERS = {f"CAP_{name}": number for number, name in enumerate(CAPABILITY_NAMES)}
+CAPABILITY_NAMES = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+]  # in kernel order: the index is the capability's number
+CAPABILITY_NUMBERS = {
+    f"CAP_{name}": number for number, name in enumerate(CAPABILITY_NAMES)
+}
 
 
 def last_capability() -> int:

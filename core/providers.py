@@ -124,7 +124,9 @@ class NetworkMode(Provider, Protocol):
     ``teardown`` runs in ``delete`` and must be idempotent.
     """
 
-    def adjust_namespaces(self, container: Container, namespaces: list[Namespace]) -> None: ...
+    def adjust_namespaces(
+        self, container: Container, namespaces: list[Namespace]
+    ) -> None: ...
 
     def setup(self, container: Container) -> None: ...
 

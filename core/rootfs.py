@@ -137,7 +137,10 @@ class RootBuilder:
         dev_is_tmpfs = False
         for mount in mounts:
             self._mount_one(mount)
-            if os.path.normpath(mount["destination"]) == "/dev" and mount.get("type") == "tmpfs":
+            if (
+                os.path.normpath(mount["destination"]) == "/dev"
+                and mount.get("type") == "tmpfs"
+            ):
                 dev_is_tmpfs = True
         if dev_is_tmpfs:
             self._populate_dev()
@@ -157,10 +160,17 @@ class RootBuilder:
         if kind == "cgroup":
             # NOTE: cgroup views arrive with linux.resources support; until then the
             # container sees an empty read-only tmpfs at the cgroup mount point.
-            kind, source, data, flags = "tmpfs", "cgroup", "mode=755", flags | linux.MS_RDONLY
+            kind, source, data, flags = (
+                "tmpfs",
+                "cgroup",
+                "mode=755",
+                flags | linux.MS_RDONLY,
+            )
         fd = self._open_destination(mount, source_is_file=self._is_file_bind(mount))
         try:
-            self._mount_at(source, f"/proc/self/fd/{fd}", kind, flags, data, mount["destination"])
+            self._mount_at(
+                source, f"/proc/self/fd/{fd}", kind, flags, data, mount["destination"]
+            )
         finally:
             os.close(fd)
         if flags & linux.MS_BIND and flags & REMOUNT_FLAGS or propagation:
@@ -168,7 +178,9 @@ class RootBuilder:
             # so the remount and the propagation change need a fresh one.
             fd = self._open_destination(mount)
             try:
-                self._adjust_mount(f"/proc/self/fd/{fd}", flags, propagation, mount["destination"])
+                self._adjust_mount(
+                    f"/proc/self/fd/{fd}", flags, propagation, mount["destination"]
+                )
             finally:
                 os.close(fd)
 
@@ -182,10 +194,14 @@ class RootBuilder:
     def _is_file_bind(self, mount: dict[str, Any]) -> bool:
         return _is_bind(mount) and os.path.isfile(self._source(mount))
 
-    def _mount_at(self, source: str, target: str, kind: str, flags: int, data: str, dest: str) -> None:
+    def _mount_at(
+        self, source: str, target: str, kind: str, flags: int, data: str, dest: str
+    ) -> None:
         try:
             if flags & linux.MS_BIND:
-                linux.mount(source, target, None, flags & (linux.MS_BIND | linux.MS_REC))
+                linux.mount(
+                    source, target, None, flags & (linux.MS_BIND | linux.MS_REC)
+                )
             else:
                 linux.mount(source, target, kind, flags & ~linux.MS_REC, data or None)
         except OSError as exc:
@@ -193,7 +209,9 @@ class RootBuilder:
                 f"mount of {kind} {source} on {dest} failed: {os.strerror(exc.errno)}"
             ) from None
 
-    def _adjust_mount(self, target: str, flags: int, propagation: int, dest: str) -> None:
+    def _adjust_mount(
+        self, target: str, flags: int, propagation: int, dest: str
+    ) -> None:
         try:
             if flags & linux.MS_BIND and flags & REMOUNT_FLAGS:
                 remount = linux.MS_BIND | linux.MS_REMOUNT | (flags & REMOUNT_FLAGS)
@@ -205,7 +223,9 @@ class RootBuilder:
                 f"setting the options of the mount on {dest} failed: {os.strerror(exc.errno)}"
             ) from None
 
-    def _open_destination(self, mount: dict[str, Any], source_is_file: bool = False) -> int:
+    def _open_destination(
+        self, mount: dict[str, Any], source_is_file: bool = False
+    ) -> int:
         """Open (creating if missing) the mount point inside the root, never outside it."""
         destination = os.path.normpath(mount["destination"]).lstrip("/")
         try:
@@ -219,7 +239,9 @@ class RootBuilder:
                 # openat2, not open: a dangling symlink in the image must not make
                 # the kernel create its target on the host.
                 flags = os.O_CREAT | os.O_WRONLY
-                os.close(linux.openat2(self.root_fd, destination, flags, 0o644, RESOLVE))
+                os.close(
+                    linux.openat2(self.root_fd, destination, flags, 0o644, RESOLVE)
+                )
             else:
                 os.mkdir(name, 0o755, dir_fd=parent_fd)
         except FileExistsError:
@@ -236,7 +258,9 @@ class RootBuilder:
             except FileExistsError:
                 pass
             try:
-                next_fd = linux.openat2(fd, part, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+                next_fd = linux.openat2(
+                    fd, part, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE
+                )
             finally:
                 os.close(fd)
             fd = next_fd
@@ -244,15 +268,26 @@ class RootBuilder:
 
     def _populate_dev(self) -> None:
         """Give a tmpfs /dev the default device set, bound from the host's nodes."""
-        dev_fd = linux.openat2(self.root_fd, "dev", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+        dev_fd = linux.openat2(
+            self.root_fd, "dev", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE
+        )
         try:
             for name in DEVICES:
                 if not stat.S_ISCHR(os.stat(f"/dev/{name}").st_mode):
                     continue
-                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=dev_fd))
+                os.close(
+                    os.open(
+                        name,
+                        os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC,
+                        0o666,
+                        dir_fd=dev_fd,
+                    )
+                )
                 node = linux.openat2(dev_fd, name, os.O_PATH, 0, RESOLVE)
                 try:
-                    linux.mount(f"/dev/{name}", f"/proc/self/fd/{node}", None, linux.MS_BIND)
+                    linux.mount(
+                        f"/dev/{name}", f"/proc/self/fd/{node}", None, linux.MS_BIND
+                    )
                 finally:
                     os.close(node)
             for name, target in DEV_SYMLINKS.items():

@@ -19,7 +19,7 @@ import time
 from typing import NoReturn
 
 from . import boot, control, linux
-from .errors import SandboxError, StockadeError
+from .errors import SandboxError
 from .providers import Container
 
 LISTEN_BACKLOG = 32
@@ -28,7 +28,9 @@ LISTEN_BACKLOG = 32
 def spawn(container: Container, timeout: float) -> int:
     """Start the sandbox process of CONTAINER; return its pid once it is ready."""
     state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    listener = socket.socket(
+        socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+    )
     parent_end, child_end = socket.socketpair(
         socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
     )
@@ -45,7 +47,9 @@ def spawn(container: Container, timeout: float) -> int:
         listener.close()
         os.close(state_fd)
     with parent_end:
-        return _await_ready(container, parent_end, intermediate, time.monotonic() + timeout)
+        return _await_ready(
+            container, parent_end, intermediate, time.monotonic() + timeout
+        )
 
 
 def _intermediate(
@@ -65,7 +69,9 @@ def _intermediate(
         os._exit(0)
     except BaseException as exc:
         try:
-            control.send(report, {"op": "error", "error": f"sandbox set-up failed: {exc}"})
+            control.send(
+                report, {"op": "error", "error": f"sandbox set-up failed: {exc}"}
+            )
         finally:
             os._exit(1)
 
@@ -101,7 +107,9 @@ def _namespace(container: Container, kind: str):  # type: ignore[no-untyped-def]
     return None
 
 
-def _await_ready(container: Container, channel: socket.socket, intermediate: int, deadline: float) -> int:
+def _await_ready(
+    container: Container, channel: socket.socket, intermediate: int, deadline: float
+) -> int:
     sandbox_pid = 0
     try:
         while True:
@@ -114,7 +122,7 @@ def _await_ready(container: Container, channel: socket.socket, intermediate: int
             channel.settimeout(remaining)
             try:
                 message, _ = control.receive(channel)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if message is None:
                 raise SandboxError(_died_reason(container, sandbox_pid or intermediate))
@@ -138,7 +146,9 @@ def _died_reason(container: Container, pid: int) -> str:
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
-        return f"sandbox of container {container.id} exited during boot without a reason"
+        return (
+            f"sandbox of container {container.id} exited during boot without a reason"
+        )
     return (
         f"sandbox of container {container.id} exited during boot with exit code "
         f"{boot.exit_code(status)} and no reason; run with --debug for its output"
@@ -163,7 +173,8 @@ def write_id_maps(container: Container, pid: int) -> None:
     linux_section = container.spec.linux
     for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
         lines = [
-            f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux_section.get(key) or []
+            f"{m['containerID']} {m['hostID']} {m['size']}\n"
+            for m in linux_section.get(key) or []
         ]
         if not lines:
             raise SandboxError(
@@ -190,8 +201,5 @@ def wait_for_exit(pid: int, timeout: float | None = None) -> bool:
 
 def start(container: Container) -> int:
     """Tell the sandbox to launch the application; return the init's pid inside it."""
-    try:
-        reply = control.request(container.state_dir, {"op": "start"}, timeout=60)
-    except StockadeError:
-        raise
+    reply = control.request(container.state_dir, {"op": "start"}, timeout=60)
     return int(reply.get("pid", 0))

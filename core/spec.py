@@ -99,7 +99,11 @@ def check(spec: Spec, where: str) -> None:
 
 def _check_process(process: dict[str, Any], where: str) -> None:
     args = process.get("args")
-    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+    if (
+        not isinstance(args, list)
+        or not args
+        or not all(isinstance(a, str) for a in args)
+    ):
         raise SpecError(f"{where}: process.args must be a non-empty list of strings")
     cwd = process.get("cwd", "/")
     if not isinstance(cwd, str) or not cwd.startswith("/"):
@@ -111,7 +115,9 @@ def _check_process(process: dict[str, Any], where: str) -> None:
     for key in ("uid", "gid"):
         value = user.get(key, 0)
         if not isinstance(value, int) or value < 0:
-            raise SpecError(f"{where}: process.user.{key} {value!r} must be a non-negative integer")
+            raise SpecError(
+                f"{where}: process.user.{key} {value!r} must be a non-negative integer"
+            )
 
 
 def default(args: list[str] | None = None, terminal: bool = False) -> dict[str, Any]:
@@ -162,7 +168,13 @@ def default_mounts() -> list[dict[str, Any]]:
             "destination": "/dev/pts",
             "type": "devpts",
             "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            "options": [
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
         },
         {
             "destination": "/dev/shm",

@@ -16,8 +16,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from . import linux
 from .errors import AlreadyExistsError, InvalidIDError, container_not_found
@@ -100,7 +101,7 @@ class State:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 class Store:
@@ -130,13 +131,19 @@ class Store:
         """Hold the container's lock; raise 'does not exist' if it has no state."""
         path = self.path(container_id)
         try:
-            fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                os.path.join(path, LOCK_FILE),
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                0o600,
+            )
         except (FileNotFoundError, NotADirectoryError):
             raise container_not_found(container_id)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             # A concurrent delete may have removed the directory while we waited.
-            if not os.path.exists(os.path.join(path, STATE_FILE)) and not os.path.isdir(path):
+            if not os.path.exists(os.path.join(path, STATE_FILE)) and not os.path.isdir(
+                path
+            ):
                 raise container_not_found(container_id)
             yield path
         finally:
@@ -163,7 +170,9 @@ class Store:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+        return sorted(
+            n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE))
+        )
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:

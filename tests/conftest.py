@@ -32,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.geteuid() != 0:
         pytest.exit("the tests run real containers and need root", returncode=1)
     if shutil.which("busybox") is None:
-        pytest.exit("busybox not found: run `make test`, which installs busybox-static", 1)
+        pytest.exit(
+            "busybox not found: run `make test`, which installs busybox-static", 1
+        )
 
 
 @dataclass
@@ -75,7 +77,9 @@ class Stockade:
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         result = self(*args, **kwargs)
-        assert result.returncode == 0, f"stockade {' '.join(args)} failed: {result.stderr}"
+        assert result.returncode == 0, (
+            f"stockade {' '.join(args)} failed: {result.stderr}"
+        )
         return result
 
     def state(self, container_id: str) -> dict[str, Any]:
@@ -86,7 +90,9 @@ class Stockade:
 def base_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A busybox bundle built once; tests copy it."""
     bundle = tmp_path_factory.mktemp("base") / "bundle"
-    subprocess.run(["sh", str(MAKE_BUNDLE), str(bundle)], check=True, capture_output=True)
+    subprocess.run(
+        ["sh", str(MAKE_BUNDLE), str(bundle)], check=True, capture_output=True
+    )
     return bundle
 
 

@@ -8,8 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 RACERS = 6
 

@@ -57,7 +57,15 @@ def test_run_detach_leaves_running(stockade, make_bundle):
 def test_run_forwards_sigterm(stockade, make_bundle):
     bundle = make_bundle("sleep", "30")
     executable = os.path.join(os.path.dirname(sys.executable), "stockade")
-    command = [executable, "--root", str(stockade.root), "run", "--bundle", str(bundle), "c1"]
+    command = [
+        executable,
+        "--root",
+        str(stockade.root),
+        "run",
+        "--bundle",
+        str(bundle),
+        "c1",
+    ]
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 5

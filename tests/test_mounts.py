@@ -23,5 +23,9 @@ def test_bind_mount_options(stockade, make_bundle, tmp_path):
     script = "cat /data/file /etc/hosts; touch /data/x 2>/dev/null || echo read-only"
     bundle = make_bundle("sh", "-c", script, edit=add_mounts)
     result = stockade.ok("run", "--bundle", str(bundle), "c1")
-    assert result.stdout.splitlines() == ["from host", "127.0.0.1 localhost", "read-only"]
+    assert result.stdout.splitlines() == [
+        "from host",
+        "127.0.0.1 localhost",
+        "read-only",
+    ]
     assert not (host_dir / "x").exists()

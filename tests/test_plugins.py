@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from stockade import hookspecs
 
 TESTS = Path(__file__).resolve().parent
@@ -95,7 +94,9 @@ def test_veto_rejects_create(with_example, make_bundle, tmp_path):
 
     bundle = make_bundle("true", edit=veto)
     pid_file = tmp_path / "pid"
-    result = stockade("create", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1")
+    result = stockade(
+        "create", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1"
+    )
     assert result.returncode == 1
     assert "rejected by org.example.veto" in result.stderr
     assert not pid_file.exists()
@@ -139,7 +140,9 @@ def test_every_hook_documented():
     guide = DOCS.read_text()
     for name in hookspecs.hook_names():
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
-        assert len(doc.splitlines()) >= 3, f"{name} needs a docstring with purpose and rules"
+        assert len(doc.splitlines()) >= 3, (
+            f"{name} needs a docstring with purpose and rules"
+        )
         assert f"`{name}`" in guide, f"{name} is missing from docs/plugins.md"
 
 
@@ -147,7 +150,7 @@ def test_guide_example_matches_package():
     """The worked example in the guide is the code the tests install and run."""
     guide = DOCS.read_text()
     source = (TESTS / "example_plugin" / "stockade_example" / "plugin.py").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.DOTALL)
     assert source in blocks
 
 

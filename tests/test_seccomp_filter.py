@@ -15,11 +15,10 @@ import shutil
 import signal
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from stockade.sentry import ptrace_raw, seccomp_filter, syscalls
 from stockade.sentry.policy import load_policy
 

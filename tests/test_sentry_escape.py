@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from programs import install, programs  # noqa: F401  (fixture)
-
 from stockade.sentry.policy import SyscallClass, load_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -55,7 +54,13 @@ def test_sandbox_process_unreachable(stockade, make_bundle, programs):  # noqa: 
 
 def test_new_namespaces_refused(stockade, make_bundle, programs):  # noqa: F811
     results = escape(stockade, make_bundle, programs, "clone")
-    for name in ("clone_newuser", "clone_newns", "clone_newnet", "clone_newpid", "clone_untraced"):
+    for name in (
+        "clone_newuser",
+        "clone_newns",
+        "clone_newnet",
+        "clone_newpid",
+        "clone_untraced",
+    ):
         assert results[name] == f"errno={errno.EPERM}", name
     assert results["clone3"] == f"errno={errno.ENOSYS}"
 
@@ -99,7 +104,9 @@ def test_strict_mode_traces_reads(stockade, make_bundle, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("[plugins.ptrace]\nstrict = true\n")
     bundle = make_bundle("cat", "/etc/passwd")
-    result = stockade.ok("--config", str(config), "--debug", "run", "--bundle", str(bundle), "c1")
+    result = stockade.ok(
+        "--config", str(config), "--debug", "run", "--bundle", str(bundle), "c1"
+    )
     assert "root:x:0:0" in result.stdout
     assert "] close(3) = 0" in result.stderr
 
@@ -111,7 +118,9 @@ def test_audit_plugin_writes_json(stockade, make_bundle, tmp_path):
     bundle = make_bundle("cat", "/etc/passwd")
     stockade.ok("--config", str(config), "run", "--bundle", str(bundle), "c1")
     records = [json.loads(line) for line in audit.read_text().splitlines()]
-    opens = [r for r in records if r["syscall"] == "openat" and r["args"][1] == "/etc/passwd"]
+    opens = [
+        r for r in records if r["syscall"] == "openat" and r["args"][1] == "/etc/passwd"
+    ]
     assert len(opens) == 1
     assert opens[0]["container"] == "c1"
     assert opens[0]["result"] == 3
@@ -145,7 +154,9 @@ def test_path_swap_race_never_wins(stockade, make_bundle, programs, veto_site): 
     (bundle / "rootfs" / "secret").write_text("SECRET\n")
     (bundle / "rootfs" / "public").write_text("ok\n")
     result = stockade.ok("run", "--bundle", str(bundle), "c1", timeout=120)
-    counts = {k: int(v) for k, v in (line.split() for line in result.stdout.splitlines())}
+    counts = {
+        k: int(v) for k, v in (line.split() for line in result.stdout.splitlines())
+    }
     assert counts["opened_secret"] == 0
     assert counts["opened_allowed"] > 0
     assert counts["denied"] > 0
@@ -160,9 +171,14 @@ def test_capabilities_from_spec(stockade, make_bundle):
 
     bundle = make_bundle("grep", "Cap", "/proc/self/status", edit=grant)
     lines = dict(
-        line.split(":\t") for line in stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+        line.split(":\t")
+        for line in stockade.ok(
+            "run", "--bundle", str(bundle), "c1"
+        ).stdout.splitlines()
     )
-    assert lines["CapEff"] == f"{1 << 5:016x}"  # CAP_KILL; CAP_SYS_PTRACE is never granted
+    assert (
+        lines["CapEff"] == f"{1 << 5:016x}"
+    )  # CAP_KILL; CAP_SYS_PTRACE is never granted
     assert lines["CapBnd"] == f"{1 << 5:016x}"
     assert lines["CapAmb"] == f"{0:016x}"  # ambient needs inheritable, which is empty
 

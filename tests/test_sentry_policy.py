@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from stockade.errors import ConfigError
 from stockade.sentry import syscalls
 from stockade.sentry.policy import (

@@ -54,7 +54,9 @@ def test_busybox_shell_and_tools(stockade, make_bundle):
 
 
 def test_pipeline_of_many_processes(stockade, make_bundle):
-    bundle = make_bundle("sh", "-c", "seq 1 2000 | grep 7 | sort -rn | head -n 3 | wc -l")
+    bundle = make_bundle(
+        "sh", "-c", "seq 1 2000 | grep 7 | sort -rn | head -n 3 | wc -l"
+    )
     assert stockade.ok("run", "--bundle", str(bundle), "c1").stdout.strip() == "3"
 
 
@@ -105,7 +107,9 @@ def debian_bundle(debian_rootfs: Path, base_rootfs: Path, tmp_path: Path):  # ty
         config["root"] = {"path": str(debian_rootfs), "readonly": True}
         config["process"]["args"] = list(args)
         config["process"]["env"] = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"]
-        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+        config["mounts"].append(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}
+        )
         (bundle / "config.json").write_text(json.dumps(config))
         return bundle
 

@@ -77,20 +77,32 @@ class StockadeGroup(click.Group):
         except Exception as exc:
             # A bug or a failing plugin: one line by default, the traceback with --debug.
             log.debug("unexpected error", exc_info=True)
-            log.error("%s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
+            log.error(
+                "%s: %s (run with --debug for the traceback)", type(exc).__name__, exc
+            )
             sys.exit(1)
 
 
-@click.group(cls=StockadeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", default=None, help="Directory for container state [default: /run/stockade].")
-@click.option("--log", "log_path", default=None, help="Also write log lines to this file.")
+@click.group(
+    cls=StockadeGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option(
+    "--root",
+    default=None,
+    help="Directory for container state [default: /run/stockade].",
+)
+@click.option(
+    "--log", "log_path", default=None, help="Also write log lines to this file."
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Format of the --log file [default: text].")  # fmt: skip
 @click.option("--debug", is_flag=True, default=None, help="Log every lifecycle step.")
 @click.option("--systemd-cgroup", is_flag=True, help="Accepted for runc compatibility.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Stockade TOML config [default: $STOCKADE_CONFIG or /etc/stockade/config.toml].")  # fmt: skip
-@click.option("--platform", default=None, help="Platform that runs the application (ptrace).")
+@click.option(
+    "--platform", default=None, help="Platform that runs the application (ptrace)."
+)
 @click.option("--file-access", default=None, help="File-access mode (direct).")
 @click.option("--network", default=None, help="Network mode (none, host).")
 @click.version_option(__version__, "--version", "-v", prog_name="stockade",

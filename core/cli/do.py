@@ -30,7 +30,9 @@ def host_spec(args: list[str], cwd: str, state_root: str) -> Spec:
         "hostname": "stockade-do",
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "namespaces": [
+                {"type": t} for t in ("pid", "network", "ipc", "uts", "mount")
+            ],
             # NOTE: a socket elsewhere on the host's file system stays reachable.
             "maskedPaths": ["/run", "/var/run", state_root],
         },

@@ -15,14 +15,26 @@ def parse_signal(value: str) -> int:
     else:
         name = value.upper()
         name = name if name.startswith("SIG") else "SIG" + name
-        member = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        member = (
+            getattr(signal.Signals, name, None)
+            if name in signal.Signals.__members__
+            else None
+        )
         if member is not None:
             return int(member)
-    raise ConfigError(f"invalid signal {value!r}: use a name such as TERM or KILL, or a number from 1 to {signal.NSIG - 1}")
+    raise ConfigError(
+        f"invalid signal {value!r}: use a name such as TERM or KILL, or a number from 1 to {signal.NSIG - 1}"
+    )
 
 
 @click.command("kill")
-@click.option("--all", "-a", "all_processes", is_flag=True, help="Signal every process of the container.")
+@click.option(
+    "--all",
+    "-a",
+    "all_processes",
+    is_flag=True,
+    help="Signal every process of the container.",
+)
 @container_id
 @click.argument("signal_name", metavar="[SIGNAL]", default="SIGTERM")
 @click.pass_obj

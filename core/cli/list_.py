@@ -2,6 +2,8 @@ import json
 
 import click
 
+from ..errors import StockadeError
+
 
 @click.command("list")
 @click.option("--format", "-f", "output_format", type=click.Choice(["table", "json"]),
@@ -15,7 +17,7 @@ def command(obj, output_format, quiet):
     for container_id in store.ids():
         try:
             documents.append(store.load(container_id).oci())
-        except Exception:  # removed or half-written while listing
+        except (StockadeError, ValueError):  # removed or half-written while listing
             continue
     if quiet:
         for document in documents:
@@ -29,7 +31,18 @@ def command(obj, output_format, quiet):
 def _print_table(documents):
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for d in documents:
-        rows.append((d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"] or "root"))
+        rows.append(
+            (
+                d["id"],
+                str(d["pid"]),
+                d["status"],
+                d["bundle"],
+                d["created"],
+                d["owner"] or "root",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo(
+            "   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        )

@@ -16,7 +16,9 @@ pid_file_option = click.option(
     "--pid-file", default=None, help="Write the sandbox process's pid to this file."
 )
 console_socket_option = click.option(
-    "--console-socket", default=None, help="Unix socket that receives the terminal's master fd."
+    "--console-socket",
+    default=None,
+    help="Unix socket that receives the terminal's master fd.",
 )
 container_id = click.argument("container_id", metavar="ID")
 

@@ -26,7 +26,13 @@ def sandbox_pids(sandbox_pid: int) -> list[int]:
 
 
 @click.command("ps")
-@click.option("--format", "-f", "output_format", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+)
 @container_id
 @click.pass_obj
 def command(obj, output_format, container_id):

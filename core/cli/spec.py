@@ -8,7 +8,9 @@ from ..spec import default
 
 
 @click.command("spec")
-@click.option("--bundle", "-b", default=".", show_default=True, help="Where to write config.json.")
+@click.option(
+    "--bundle", "-b", default=".", show_default=True, help="Where to write config.json."
+)
 @click.argument("args", nargs=-1)
 def command(bundle, args):
     """Write a default config.json (runc's defaults) into the bundle directory."""

@@ -57,10 +57,18 @@ class SyscallCall:
                 return raw.decode("utf-8", "backslashreplace")
             if kind is ArgKind.SOCKADDR:
                 length = self.args[index + 1] if index + 1 < len(self.args) else 0
-                return ptrace_raw.format_sockaddr(ptrace_raw.read_sockaddr(self.pid, value, length))
+                return ptrace_raw.format_sockaddr(
+                    ptrace_raw.read_sockaddr(self.pid, value, length)
+                )
         except OSError:
             return None
-        if kind in (ArgKind.FD, ArgKind.DIRFD, ArgKind.INT, ArgKind.PID, ArgKind.SIGNAL):
+        if kind in (
+            ArgKind.FD,
+            ArgKind.DIRFD,
+            ArgKind.INT,
+            ArgKind.PID,
+            ArgKind.SIGNAL,
+        ):
             return signed32(value)
         return value
 
@@ -82,7 +90,11 @@ def _show(value: Any, kind: ArgKind) -> str:
     if value is None:
         return "?"
     if kind in (ArgKind.PATH, ArgKind.STR):
-        text = value if len(value) <= MAX_SHOWN_STRING else value[:MAX_SHOWN_STRING] + "..."
+        text = (
+            value
+            if len(value) <= MAX_SHOWN_STRING
+            else value[:MAX_SHOWN_STRING] + "..."
+        )
         return '"' + text.replace('"', '\\"') + '"'
     if kind is ArgKind.DIRFD and value == AT_FDCWD:
         return "AT_FDCWD"

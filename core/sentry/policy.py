@@ -31,11 +31,12 @@ import errno
 import functools
 import logging
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from . import syscalls
@@ -54,6 +55,7 @@ class SyscallClass(StrEnum):
 
 
 _CLASS_NAMES = frozenset(cls.value for cls in SyscallClass)
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:

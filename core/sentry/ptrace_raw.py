@@ -124,10 +124,35 @@ class UserRegs(ctypes.Structure):
 
     _fields_ = [
         (name, ctypes.c_ulonglong)
-        for name in (
-            "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax "
-            "rip cs eflags rsp ss fs_base gs_base ds es fs gs"
-        ).split()
+        for name in [
+            "r15",
+            "r14",
+            "r13",
+            "r12",
+            "rbp",
+            "rbx",
+            "r11",
+            "r10",
+            "r9",
+            "r8",
+            "rax",
+            "rcx",
+            "rdx",
+            "rsi",
+            "rdi",
+            "orig_rax",
+            "rip",
+            "cs",
+            "eflags",
+            "rsp",
+            "ss",
+            "fs_base",
+            "gs_base",
+            "ds",
+            "es",
+            "fs",
+            "gs",
+        ]
     ]
 
     def syscall_args(self) -> tuple[int, int, int, int, int, int]:
@@ -428,4 +453,3 @@ def wait(pid: int = -1, options: int = 0) -> tuple[int, WaitStatus]:
     """Wait for PID (any child for -1), threads included; return pid and status."""
     waited, status = os.waitpid(pid, options | WALL)
     return waited, WaitStatus(status)
-

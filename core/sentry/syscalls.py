@@ -13,10 +13,10 @@ argument points to a socket address whose length is the next argument.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 # Values of seccomp_data.arch (linux/audit.h) for the two ABIs of an x86-64 CPU.
 AUDIT_ARCH_X86_64 = 0xC000003E

@@ -44,7 +44,7 @@ def stockade_syscall_result(container, call, result):  # type: ignore[no-untyped
     if log is None:
         return
     record: dict[str, Any] = {
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(),
         "container": container.id,
         **call.to_json(),
         "result": result,

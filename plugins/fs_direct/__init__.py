@@ -24,7 +24,9 @@ class DirectFileAccess:
         pass
 
     def setup_root(self, container: Container) -> None:
-        RootBuilder(container.spec, staging=os.path.join(container.state_dir, "root")).build()
+        RootBuilder(
+            container.spec, staging=os.path.join(container.state_dir, "root")
+        ).build()
 
     def teardown(self, container: Container) -> None:
         pass

@@ -17,7 +17,9 @@ class HostNetwork:
     kind: ClassVar[str] = NETWORK
     description = "share the host's network namespace (no network isolation)"
 
-    def adjust_namespaces(self, container: Container, namespaces: list[Namespace]) -> None:
+    def adjust_namespaces(
+        self, container: Container, namespaces: list[Namespace]
+    ) -> None:
         namespaces[:] = [n for n in namespaces if n.type != "network"]
 
     def setup(self, container: Container) -> None:

@@ -14,7 +14,8 @@ import fcntl
 import os
 import socket
 import struct
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 from stockade import linux
 from stockade.hookspecs import hookimpl
@@ -28,9 +29,13 @@ IFF_UP = 0x1
 class NoNetwork:
     name = "none"
     kind: ClassVar[str] = NETWORK
-    description = "a private network namespace with only loopback, or the spec's netns path"
+    description = (
+        "a private network namespace with only loopback, or the spec's netns path"
+    )
 
-    def adjust_namespaces(self, container: Container, namespaces: list[Namespace]) -> None:
+    def adjust_namespaces(
+        self, container: Container, namespaces: list[Namespace]
+    ) -> None:
         if not any(n.type == "network" for n in namespaces):
             namespaces.append(Namespace("network"))
 
@@ -65,7 +70,9 @@ def set_link_up(name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sh14x", name.encode(), 0)
         flags = struct.unpack("16sh14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
-        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh14x", name.encode(), flags | IFF_UP))
+        fcntl.ioctl(
+            sock, SIOCSIFFLAGS, struct.pack("16sh14x", name.encode(), flags | IFF_UP)
+        )
 
 
 @hookimpl

@@ -28,13 +28,17 @@ class KvmPlatform:
         try:
             fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
-            raise ConfigError(f"--platform=kvm: cannot open /dev/kvm: {exc.strerror}") from None
+            raise ConfigError(
+                f"--platform=kvm: cannot open /dev/kvm: {exc.strerror}"
+            ) from None
         try:
             version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
         finally:
             os.close(fd)
         if version != KVM_API_VERSION:
-            raise ConfigError(f"--platform=kvm: /dev/kvm has API version {version}, not 12")
+            raise ConfigError(
+                f"--platform=kvm: /dev/kvm has API version {version}, not 12"
+            )
         raise ConfigError(
             "--platform=kvm cannot run containers in this release; use --platform=ptrace"
         )

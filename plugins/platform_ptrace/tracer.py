@@ -36,7 +36,11 @@ OPTIONS = (
     | pt.PTRACE_O_TRACECLONE | pt.PTRACE_O_TRACEEXEC | pt.PTRACE_O_TRACESECCOMP
     | pt.PTRACE_O_EXITKILL
 )  # fmt: skip
-NEW_PROCESS_EVENTS = (pt.PTRACE_EVENT_FORK, pt.PTRACE_EVENT_VFORK, pt.PTRACE_EVENT_CLONE)
+NEW_PROCESS_EVENTS = (
+    pt.PTRACE_EVENT_FORK,
+    pt.PTRACE_EVENT_VFORK,
+    pt.PTRACE_EVENT_CLONE,
+)
 STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 MEMORY_KINDS = (ArgKind.PATH, ArgKind.STR, ArgKind.ARGV, ArgKind.SOCKADDR)
 
@@ -47,7 +51,9 @@ CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
 NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_KILL, NR_TKILL, NR_TGKILL = number("kill"), number("tkill"), number("tgkill")
 SENTRY_RULES = frozenset({NR_CLONE, NR_CLONE3, NR_KILL, NR_TKILL, NR_TGKILL})
-SECCOMP_STOP = (pt.PTRACE_EVENT_SECCOMP << 8) | signal.SIGTRAP  # status >> 8 at the stop
+SECCOMP_STOP = (
+    pt.PTRACE_EVENT_SECCOMP << 8
+) | signal.SIGTRAP  # status >> 8 at the stop
 CAP_KILL = CAPABILITY_NUMBERS["CAP_KILL"]
 CAP_SYS_PTRACE = CAPABILITY_NUMBERS["CAP_SYS_PTRACE"]
 SKIP_SYSCALL = 0xFFFFFFFFFFFFFFFF  # orig_rax = -1: the kernel skips the call
@@ -104,7 +110,9 @@ class PtracePlatform:
             self._child(child_setup)
         _, status = os.waitpid(pid, os.WUNTRACED)
         if not os.WIFSTOPPED(status):
-            raise SandboxError(f"application process {pid} exited before it could be traced")
+            raise SandboxError(
+                f"application process {pid} exited before it could be traced"
+            )
         pt.seize(pid, OPTIONS)
         self.tracees.add(pid)
         self.init_pid = pid
@@ -122,7 +130,9 @@ class PtracePlatform:
             os.kill(os.getpid(), signal.SIGSTOP)
             self.filter.load()
         except BaseException as exc:
-            os.write(2, f"stockade: cannot set up the application process: {exc}\n".encode())
+            os.write(
+                2, f"stockade: cannot set up the application process: {exc}\n".encode()
+            )
             os._exit(127)
         child_setup.exec()
 
@@ -134,7 +144,9 @@ class PtracePlatform:
             if stopped == pid and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
                 self.tracees.discard(pid)
                 error = child_setup.result()
-                raise SandboxError(error or f"application process exited before exec ({status:#x})")
+                raise SandboxError(
+                    error or f"application process exited before exec ({status:#x})"
+                )
             if stopped == pid and event == pt.PTRACE_EVENT_EXEC:
                 error = child_setup.result()
                 self._resume(pid)
@@ -257,7 +269,9 @@ class PtracePlatform:
         error = self._sentry_rule(nr, args)
         call = None
         if error is None and (self.veto or self.observe):
-            call = SyscallCall(self.container.id if self.container else "", pid, nr, args)
+            call = SyscallCall(
+                self.container.id if self.container else "", pid, nr, args
+            )
         if error is None and self.veto:
             error = self._ask_plugins(pid, call)
             if error == 0:
@@ -350,7 +364,9 @@ class PtracePlatform:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
-    def _fail(self, pid: int, regs: pt.UserRegs, error: int, call: SyscallCall | None) -> None:
+    def _fail(
+        self, pid: int, regs: pt.UserRegs, error: int, call: SyscallCall | None
+    ) -> None:
         regs.orig_rax = SKIP_SYSCALL
         regs.set_return(-error)
         try:

@@ -27,7 +27,9 @@ class ExampleNetwork:
     kind: ClassVar[str] = NETWORK
     description = "private netns with lo and a veth example0 at 192.0.2.1/24"
 
-    def adjust_namespaces(self, container: Container, namespaces: list[Namespace]) -> None:
+    def adjust_namespaces(
+        self, container: Container, namespaces: list[Namespace]
+    ) -> None:
         namespaces[:] = [n for n in namespaces if n.type != "network"]
         namespaces.append(Namespace("network"))
 
