@@ -21,10 +21,11 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
-from . import control, linux
+from . import control, execd, linux
 from .errors import SandboxError, StockadeError
 from .process import EXEC_FAILED, ProcessLauncher, find_executable
 from .providers import FILE_ACCESS, PLATFORM, Container
+from .spec import check_process
 
 NAMESPACE_FLAGS = {
     "mount": linux.CLONE_NEWNS,
@@ -61,6 +62,7 @@ class Sandbox:
         # Held while a request is answered, and by exit_with, so the process
         # never exits between carrying out a request and replying to it.
         self.reply_lock = threading.RLock()
+        self.broker: execd.ExecBroker | None = None
 
     # --- boot -------------------------------------------------------------------
 
@@ -87,35 +89,73 @@ class Sandbox:
             signal.signal(sig, self._on_signal_created)
         while True:
             conn, _ = self.listener.accept()
-            with conn:
-                started = self._handle(conn)
-            if started:
+            if self._handle(conn):
                 break
         for sig in FORWARDED:
             signal.signal(sig, self._forward_signal)
+        self._start_exec_launcher()
         threading.Thread(target=self._serve_forever, daemon=True).start()
         status = self.platform.run(self.container, self.init_pid)
         self.exit_with(status)
 
+    def _start_exec_launcher(self) -> None:
+        """Start the process that forks exec processes, while this one may still fork."""
+        ours, theirs = socket.socketpair(
+            socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+        )
+
+        def launcher_main() -> None:
+            for item in (self.listener, ours):
+                item.close()
+            os.close(self.state_fd)
+            execd.serve(theirs, self.platform.prepare_exec_child)
+
+        self.platform.spawn_helper(self.container, launcher_main)
+        theirs.close()
+        self.broker = execd.ExecBroker(ours)
+        threading.Thread(target=self.broker.read_forever, daemon=True).start()
+
     def _serve_forever(self) -> None:
         while True:
             conn, _ = self.listener.accept()
-            with conn:
-                self._handle(conn)
+            self._handle(conn)
 
     def _handle(self, conn: socket.socket) -> bool:
-        """Answer one request; return True once the application has started."""
+        """Answer one request and close CONN; return True once the application started."""
         try:
             message, fds = control.receive(conn)
         except StockadeError as exc:
-            control.send(conn, {"ok": False, "error": str(exc)})
+            _reply_and_close(conn, {"ok": False, "error": str(exc)})
+            return False
+        if message is None:
+            conn.close()
+            return False
+        if message.get("op") == "exec":
+            self._exec(conn, message, fds)  # the broker keeps CONN until the exit
             return False
         for fd in fds:
             os.close(fd)
-        if message is None:
-            return False
         with self.reply_lock:
-            return self._answer(conn, message)
+            started = self._answer(conn, message)
+        conn.close()
+        return started
+
+    def _exec(
+        self, conn: socket.socket, message: dict[str, Any], fds: list[int]
+    ) -> None:
+        try:
+            if self.broker is None:
+                raise SandboxError(f"container {self.container.id} is not running")
+            process = message.get("process")
+            if not isinstance(process, dict):
+                raise SandboxError("exec request without a process object")
+            check_process(process, "exec process")
+            self.broker.submit(conn, process, fds)
+        except StockadeError as exc:
+            _reply_and_close(conn, {"ok": False, "error": str(exc)})
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _answer(self, conn: socket.socket, message: dict[str, Any]) -> bool:
         started = False
@@ -224,6 +264,14 @@ def prepare_sandbox_plugins(container: Container) -> dict[str, list[Any]]:
             if wanted.get(impl.plugin_name) is None or name in wanted[impl.plugin_name]
         ]
     return hooks
+
+
+def _reply_and_close(conn: socket.socket, reply: dict[str, Any]) -> None:
+    try:
+        control.send(conn, reply)
+    except OSError:
+        pass
+    conn.close()
 
 
 def exit_code(status: int) -> int:

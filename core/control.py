@@ -113,3 +113,34 @@ def request(
     if not reply.get("ok"):
         raise SandboxError(str(reply.get("error", "sandbox reported an unknown error")))
     return reply
+
+
+def open_exec(
+    state_dir: str, process: dict[str, Any], fds: list[int]
+) -> tuple[socket.socket, dict[str, Any]]:
+    """Ask the sandbox to start PROCESS with FDS as its stdio.
+
+    Returns the connection, which later carries the process's exit, and the
+    reply with its pid inside the sandbox.
+    """
+    dirfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(60)
+        sock.connect(socket_address(dirfd))
+        send(sock, {"op": "exec", "process": process}, fds)
+        reply, received = receive(sock)
+    except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
+        sock.close()
+        raise SandboxError(
+            f"sandbox control socket in {state_dir} did not answer: {exc}"
+        )
+    finally:
+        os.close(dirfd)
+    _close_all(received)
+    if reply is None or not reply.get("ok"):
+        sock.close()
+        error = reply.get("error") if reply else "the sandbox closed the connection"
+        raise SandboxError(str(error))
+    sock.settimeout(None)
+    return sock, reply

@@ -215,6 +215,38 @@ class Runtime:
                 state.pid, signal.SIGKILL
             )  # the sandbox hangs; end it and everything in it
 
+    # --- exec -----------------------------------------------------------------------
+
+    def exec(self, container_id: str, process: dict[str, Any], detach: bool = False,
+             pid_file: str | None = None) -> int:  # fmt: skip
+        """Run PROCESS in the running container; return its exit code (0 if detached).
+
+        With DETACH, a waiter process stays behind whose exit status is the
+        process's, and PID_FILE names the waiter, so an engine can reap it.
+        """
+        log.debug("exec in %s: %s", container_id, process.get("args"))
+        state, container = self.load(container_id)
+        status = state.current_status()
+        if status != RUNNING:
+            raise WrongStatusError(
+                f"cannot exec in container {container_id}: its status is {status}, "
+                f"and exec needs a running container"
+            )
+        conn, reply = control.open_exec(container.state_dir, process, [0, 1, 2])
+        if detach:
+            waiter = os.fork()
+            if waiter == 0:
+                _become_waiter(conn)
+            conn.close()
+            if pid_file:
+                _write_pid_file(pid_file, waiter)
+            return 0
+        target = sandbox.host_pid(state.pid, int(reply["pid"]))
+        if pid_file:
+            _write_pid_file(pid_file, target)
+        with _forward_signals(target):
+            return _await_exec_exit(conn)
+
     # --- delete ---------------------------------------------------------------------
 
     def delete(self, container_id: str, force: bool = False) -> None:
@@ -309,6 +341,28 @@ def _write_pid_file(path: str, pid: int) -> None:
         ) from None
 
 
+def _await_exec_exit(conn: Any) -> int:
+    from .boot import exit_code
+
+    try:
+        message, _ = control.receive(conn)
+    except (StockadeError, OSError):
+        message = None
+    finally:
+        conn.close()
+    if message is None or message.get("op") != "exited":
+        return 128 + signal.SIGKILL  # the sandbox ended, and the process with it
+    return exit_code(int(message["status"]))
+
+
+def _become_waiter(conn: Any) -> None:
+    """In the forked waiter: let go of the engine's stdio, then exit as the process did."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os._exit(_await_exec_exit(conn))
+
+
 def read_exit_code(state_dir: str) -> int:
     try:
         with open(os.path.join(state_dir, EXIT_FILE), "rb") as f:
@@ -346,13 +400,14 @@ def _wait_child(pid: int) -> int:
 
 @contextlib.contextmanager
 def _forward_signals(pid: int):  # type: ignore[no-untyped-def]
-    """Pass the signals a terminal or supervisor sends to ``run`` on to the sandbox."""
+    """Pass the signals a terminal or supervisor sends to this command on to PID."""
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)  # fmt: skip
 
     def forward(sig: int, _frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        if pid > 0:  # 0 would signal this command's own process group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     previous = {sig: signal.signal(sig, forward) for sig in forwarded}
     try:

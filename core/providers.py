@@ -8,6 +8,7 @@ and calls them through the small protocols below; it never imports a plugin.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -84,6 +85,17 @@ class Platform(Provider, Protocol):
 
     def run(self, container: Container, init_pid: int) -> int:
         """Run until init exits, then end every other process; return init's wait status."""
+        ...
+
+    def spawn_helper(self, container: Container, main: Callable[[], None]) -> int:
+        """Fork a helper that runs MAIN and whose children run on this platform.
+
+        Called in the sandbox after ``launch``; the exec launcher runs in it.
+        """
+        ...
+
+    def prepare_exec_child(self) -> None:
+        """Set up a child of the helper for the platform, just before its exec."""
         ...
 
 

@@ -203,3 +203,26 @@ def start(container: Container) -> int:
     """Tell the sandbox to launch the application; return the init's pid inside it."""
     reply = control.request(container.state_dir, {"op": "start"}, timeout=60)
     return int(reply.get("pid", 0))
+
+
+def host_pid(sandbox_pid: int, namespace_pid: int) -> int:
+    """Return the host pid of the process that is NAMESPACE_PID in the sandbox, or 0."""
+    try:
+        namespace = os.stat(f"/proc/{sandbox_pid}/ns/pid").st_ino
+    except OSError:
+        return 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}/ns/pid").st_ino != namespace:
+                continue
+            with open(f"/proc/{name}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == namespace_pid:
+                            return int(name)
+                        break
+        except (OSError, ValueError):
+            continue
+    return 0

@@ -77,7 +77,7 @@ def load(bundle: str) -> Spec:
 def check(spec: Spec, where: str) -> None:
     if "ociVersion" not in spec.raw:
         raise SpecError(f"{where}: missing ociVersion")
-    _check_process(spec.process, where)
+    check_process(spec.process, where)
     if not os.path.isdir(spec.root_path):
         raise SpecError(
             f"{where}: root.path {spec.root_path} is not a directory: "
@@ -97,7 +97,7 @@ def check(spec: Spec, where: str) -> None:
             )
 
 
-def _check_process(process: dict[str, Any], where: str) -> None:
+def check_process(process: dict[str, Any], where: str) -> None:
     args = process.get("args")
     if (
         not isinstance(args, list)

@@ -40,7 +40,10 @@ def host_spec(args: list[str], cwd: str, state_root: str) -> Spec:
     return Spec(raw=raw, bundle="/")
 
 
-@click.command("do", context_settings={"ignore_unknown_options": True})
+@click.command(
+    "do",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
 @click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def command(obj, args):

@@ -81,6 +81,7 @@ class PtracePlatform:
         self.init_pid = 0
         self.init_status: int | None = None
         self.sentry_tids: frozenset[int] = frozenset({1})
+        self.protected_pids: set[int] = {1}  # the sandbox and its helpers
 
     # --- on the host ----------------------------------------------------------
 
@@ -135,6 +136,35 @@ class PtracePlatform:
             )
             os._exit(127)
         child_setup.exec()
+
+    def spawn_helper(self, container: Container, main: Any) -> int:
+        """Fork a traced helper that runs MAIN; its children are traced from birth.
+
+        The helper gets no seccomp filter of its own: it runs only Stockade's
+        code. Its pid is protected from the application's signals like the
+        sandbox's.
+        """
+        pid = os.fork()
+        if pid == 0:
+            try:
+                linux.prctl(linux.PR_SET_DUMPABLE, 1)  # seizable in a user namespace
+                os.kill(os.getpid(), signal.SIGSTOP)
+                linux.prctl(linux.PR_SET_DUMPABLE, 0)
+                main()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            raise SandboxError(f"helper process {pid} exited before it could be traced")
+        pt.seize(pid, OPTIONS)
+        self.tracees.add(pid)
+        self.protected_pids.add(pid)
+        os.kill(pid, signal.SIGCONT)
+        return pid
+
+    def prepare_exec_child(self) -> None:
+        """In a child of the helper, before exec: the application's filter."""
+        self.filter.load()
 
     def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> int:
         """Serve the new init's stops until its execve succeeds; raise its exec error."""
@@ -290,11 +320,12 @@ class PtracePlatform:
             return errno.EPERM
         if nr == NR_CLONE3:
             return errno.ENOSYS  # its flags are in memory; libc falls back to clone
-        if nr == NR_KILL and signed32(args[0]) == 1:
+        if nr in (NR_KILL, NR_TGKILL) and signed32(args[0]) in self.protected_pids:
             return errno.EPERM
-        if nr == NR_TKILL and signed32(args[0]) in self.sentry_tids:
-            return errno.EPERM
-        if nr == NR_TGKILL and signed32(args[0]) == 1:
+        if (
+            nr == NR_TKILL
+            and signed32(args[0]) in self.sentry_tids | self.protected_pids
+        ):
             return errno.EPERM
         return None
 
