@@ -30,18 +30,20 @@ import difflib
 import errno
 import functools
 import logging
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError
 from . import syscalls
+from .cache import cached
 
 log = logging.getLogger(__name__)
+POLICY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policy.toml")
 
 DEFAULT_DENY_ERRNO = errno.EPERM
 UNKNOWN_SYSCALL_ERRNO = errno.ENOSYS
@@ -230,13 +232,17 @@ def _warn_if_relaxed(old: Rule | None, new: Rule) -> None:
 @functools.cache
 def _default_rules() -> Mapping[int, Rule]:
     """Parse policy.toml once; raise ValueError naming a malformed row."""
-    text = resources.files(__package__).joinpath("policy.toml").read_text()
-    rows = tomllib.loads(text)["syscalls"]
+    rows = cached("policy", [POLICY_FILE], _read_policy_rows)
     rules = {}
     for name, row in rows.items():
         rule = _parse_row(name, row)
         rules[rule.nr] = rule
     return MappingProxyType(rules)
+
+
+def _read_policy_rows() -> dict[str, Any]:
+    with open(POLICY_FILE, "rb") as f:
+        return tomllib.load(f)["syscalls"]
 
 
 def _parse_row(name: str, row: Mapping[str, Any]) -> Rule:

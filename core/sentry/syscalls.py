@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from .cache import cached
+
 # Values of seccomp_data.arch (linux/audit.h) for the two ABIs of an x86-64 CPU.
 AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_I386 = 0x40000003
@@ -448,12 +450,20 @@ _TABLE = """
 """
 
 
-def _parse_table(text: str) -> dict[int, Syscall]:
-    table: dict[int, Syscall] = {}
+def _parse_rows(text: str) -> list[tuple[int, str, tuple[str, ...]]]:
+    rows = []
     for line in text.strip().splitlines():
         nr, name, *kinds = line.split()
-        table[int(nr)] = Syscall(int(nr), name, tuple(ArgKind(k) for k in kinds))
-    return table
+        rows.append((int(nr), name, tuple(kinds)))
+    return rows
+
+
+def _parse_table(text: str) -> dict[int, Syscall]:
+    kinds_by_value = {kind.value: kind for kind in ArgKind}
+    rows = cached("syscalls", [__file__], lambda: _parse_rows(text))
+    return {
+        nr: Syscall(nr, name, tuple(kinds_by_value[k] for k in kinds)) for nr, name, kinds in rows
+    }
 
 
 SYSCALLS: Mapping[int, Syscall] = MappingProxyType(_parse_table(_TABLE))
