@@ -63,6 +63,7 @@ RESOLVE_IN_ROOT = 0x10
 # mount_setattr (linux/mount.h).
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NODEV = 0x4
 
 # prctl options.
 PR_SET_PDEATHSIG = 1
@@ -148,9 +149,9 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     return _check(result, path)
 
 
-def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
-    """Make the mount at FD (and, by default, every mount below it) read-only."""
-    attr = struct.pack("QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0)
+def mount_setattr(fd: int, attributes: int, recursive: bool = True) -> None:
+    """Set ATTRIBUTES (MOUNT_ATTR_*) on the mount at FD and, by default, those below it."""
+    attr = struct.pack("QQQQ", attributes, 0, 0, 0)
     buf = ctypes.create_string_buffer(attr, len(attr))
     flags = 0x1000 | (AT_RECURSIVE if recursive else 0)  # AT_EMPTY_PATH
     result = libc.syscall(
@@ -162,6 +163,11 @@ def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
         ctypes.c_size_t(len(attr)),
     )
     _check(result, "mount_setattr")
+
+
+def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
+    """Make the mount at FD (and, by default, every mount below it) read-only."""
+    mount_setattr(fd, MOUNT_ATTR_RDONLY, recursive)
 
 
 def prctl(

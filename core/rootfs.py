@@ -114,6 +114,9 @@ class RootBuilder:
         else:
             linux.mount(self.root, self.root, None, linux.MS_BIND | linux.MS_REC)
         self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # Device files in the image stay closed; the container's devices are the
+        # ones bound into its own /dev.
+        linux.mount_setattr(self.root_fd, linux.MOUNT_ATTR_NODEV, recursive=True)
         try:
             self._mount_all()
             self._pivot()

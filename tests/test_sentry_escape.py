@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
+import stat
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,34 @@ def test_sandbox_confines_itself(stockade, make_bundle):
     stockade.ok("delete", "--force", "c1")
     assert status["Seccomp"] == "2"
     assert int(status["CapEff"], 16) == (1 << 5) | (1 << 19)  # CAP_KILL, CAP_SYS_PTRACE
+
+
+def test_notification_listener_refused(stockade, make_bundle, programs):  # noqa: F811
+    """A listener's USER_NOTIF outranks TRACE, so it would bypass the sandbox."""
+    results = escape(stockade, make_bundle, programs, "notify")
+    assert results["seccomp_new_listener"] == f"errno={errno.EPERM}"
+
+
+def test_calls_aimed_at_sandbox_refused(stockade, make_bundle, programs):  # noqa: F811
+    results = escape(stockade, make_bundle, programs, "targets")
+    for name in ("pidfd_open_1", "rt_sigqueueinfo_1", "rt_tgsigqueueinfo_1", "prlimit64_1",
+                 "sched_setaffinity_1", "setpriority_1"):  # fmt: skip
+        assert results[name] == f"errno={errno.EPERM}", name
+
+
+def test_device_nodes_refused(stockade, make_bundle, programs):  # noqa: F811
+    def grant_mknod(config):  # type: ignore[no-untyped-def]
+        caps = ["CAP_MKNOD", "CAP_DAC_OVERRIDE"]
+        config["process"]["capabilities"] = {
+            k: caps for k in ("bounding", "effective", "permitted")
+        }
+
+    bundle = make_bundle("/bin/escape", "devices", edit=grant_mknod)
+    install(bundle, programs, "escape")
+    os.mknod(bundle / "rootfs" / "image-null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    results = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    for name in ("mknod_char", "mknod_block", "mknodat_char"):
+        assert results[name] == f"errno={errno.EPERM}", name
+    assert results["mknod_fifo"] == "ok"
+    assert results["open_image_device"] == f"errno={errno.EACCES}"

@@ -462,7 +462,8 @@ def _parse_table(text: str) -> dict[int, Syscall]:
     kinds_by_value = {kind.value: kind for kind in ArgKind}
     rows = cached("syscalls", [__file__], lambda: _parse_rows(text))
     return {
-        nr: Syscall(nr, name, tuple(kinds_by_value[k] for k in kinds)) for nr, name, kinds in rows
+        nr: Syscall(nr, name, tuple(kinds_by_value[k] for k in kinds))
+        for nr, name, kinds in rows
     }
 
 

@@ -49,8 +49,21 @@ MEMORY_KINDS = (ArgKind.PATH, ArgKind.STR, ArgKind.ARGV, ArgKind.SOCKADDR)
 CLONE_UNTRACED = 0x00800000
 CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
 NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
-NR_KILL, NR_TKILL, NR_TGKILL = number("kill"), number("tkill"), number("tgkill")
-SENTRY_RULES = frozenset({NR_CLONE, NR_CLONE3, NR_KILL, NR_TKILL, NR_TGKILL})
+NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("mknodat")
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 0x8
+S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
+# Arguments that name a process: a call aimed at the sandbox or its helpers fails.
+PID_ARGUMENTS = {
+    entry.nr: tuple(i for i, kind in enumerate(entry.args) if kind is ArgKind.PID)
+    for entry in SYSCALLS.values()
+    if ArgKind.PID in entry.args
+}
+PID_ARGUMENTS[number("setpriority")] = (1,)  # who, for PRIO_PROCESS
+PID_ARGUMENTS[number("ioprio_set")] = (1,)  # who, for IOPRIO_WHO_PROCESS
+# Calls the sentry itself decides from their registers.
+SENTRY_RULES = frozenset(
+    {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
+)
 SECCOMP_STOP = (
     pt.PTRACE_EVENT_SECCOMP << 8
 ) | signal.SIGTRAP  # status >> 8 at the stop
@@ -80,8 +93,7 @@ class PtracePlatform:
         self.trace: TextIO | None = None
         self.init_pid = 0
         self.init_status: int | None = None
-        self.sentry_tids: frozenset[int] = frozenset({1})
-        self.protected_pids: set[int] = {1}  # the sandbox and its helpers
+        self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
 
     # --- on the host ----------------------------------------------------------
 
@@ -188,7 +200,7 @@ class PtracePlatform:
     # --- the loop -------------------------------------------------------------------
 
     def run(self, container: Container, init_pid: int) -> int:
-        self.sentry_tids = _sentry_tids()
+        self.protected_pids |= _sentry_tids()
         self._confine_sentry()
         # The fast path: a mediated call that no rule and no plugin decides is
         # resumed after one PTRACE_GETEVENTMSG, which returns the call's number
@@ -320,13 +332,15 @@ class PtracePlatform:
             return errno.EPERM
         if nr == NR_CLONE3:
             return errno.ENOSYS  # its flags are in memory; libc falls back to clone
-        if nr in (NR_KILL, NR_TGKILL) and signed32(args[0]) in self.protected_pids:
-            return errno.EPERM
-        if (
-            nr == NR_TKILL
-            and signed32(args[0]) in self.sentry_tids | self.protected_pids
-        ):
-            return errno.EPERM
+        for index in PID_ARGUMENTS.get(nr, ()):
+            if signed32(args[index]) in self.protected_pids:
+                return errno.EPERM
+        if nr == NR_SECCOMP and args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+            return errno.EPERM  # a listener's USER_NOTIF would outrank our TRACE
+        if nr in (NR_MKNOD, NR_MKNODAT):
+            mode = args[1] if nr == NR_MKNOD else args[2]
+            if mode & S_IFMT in (S_IFCHR, S_IFBLK):
+                return errno.EPERM  # no device nodes: the container gets only its /dev
         return None
 
     def _ask_plugins(self, pid: int, call: SyscallCall) -> int | None:

@@ -10,6 +10,9 @@
  *   escape sentry         signal, ptrace and read the sandbox process (pid 1)
  *   escape clone          clone with namespace and untraced flags, and clone3
  *   escape lift           add an allow-all seccomp filter, then try mount again
+ *   escape notify         add a filter with a user-notification listener
+ *   escape targets        aim pid-taking calls at the sandbox process (pid 1)
+ *   escape devices        create device nodes and open one shipped in the image
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,7 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -104,6 +111,35 @@ static void lift(void) {
     report("unshare_after_lift", unshare(CLONE_NEWNS));
 }
 
+static void notify(void) {
+    struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    struct sock_fprog prog = {1, allow};
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    report("seccomp_new_listener",
+           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
+}
+
+static void targets(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_code = SI_QUEUE;
+    struct rlimit limit = {0, 0};
+    report("pidfd_open_1", syscall(SYS_pidfd_open, 1, 0));
+    report("rt_sigqueueinfo_1", syscall(SYS_rt_sigqueueinfo, 1, SIGTERM, &info));
+    report("rt_tgsigqueueinfo_1", syscall(SYS_rt_tgsigqueueinfo, 1, 1, SIGTERM, &info));
+    report("prlimit64_1", syscall(SYS_prlimit64, 1, RLIMIT_NOFILE, &limit, NULL));
+    report("sched_setaffinity_1", syscall(SYS_sched_setaffinity, 1, 0, NULL));
+    report("setpriority_1", syscall(SYS_setpriority, 0, 1, 19));
+}
+
+static void devices(void) {
+    report("mknod_char", mknod("/tmp/tun", S_IFCHR | 0600, makedev(10, 200)));
+    report("mknod_block", mknod("/tmp/disk", S_IFBLK | 0600, makedev(254, 0)));
+    report("mknodat_char", mknodat(AT_FDCWD, "/tmp/tun2", S_IFCHR | 0600, makedev(1, 3)));
+    report("mknod_fifo", mknod("/tmp/fifo", S_IFIFO | 0600, 0));
+    report("open_image_device", open("/image-null", O_RDWR));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -124,6 +160,12 @@ int main(int argc, char **argv) {
         clones();
     } else if (!strcmp(argv[1], "lift")) {
         lift();
+    } else if (!strcmp(argv[1], "notify")) {
+        notify();
+    } else if (!strcmp(argv[1], "targets")) {
+        targets();
+    } else if (!strcmp(argv[1], "devices")) {
+        devices();
     } else {
         return 2;
     }
