@@ -22,7 +22,7 @@ import traceback
 from typing import Any, NoReturn
 
 from . import control, execd, linux
-from .errors import SandboxError, StockadeError
+from .errors import SandboxError, SpecError, StockadeError
 from .process import EXEC_FAILED, ProcessLauncher, find_executable
 from .providers import FILE_ACCESS, PLATFORM, Container
 from .spec import check_process
@@ -78,6 +78,7 @@ class Sandbox:
         if domain and _has_namespace(container, "uts"):
             linux.setdomainname(domain)
         self.launcher = ProcessLauncher(container.spec.process)
+        make_cwd(self.launcher.cwd)
         find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
         control.send(report, {"op": "ready"})
         report.close()
@@ -266,6 +267,18 @@ def prepare_sandbox_plugins(container: Container) -> dict[str, list[Any]]:
     return hooks
 
 
+def make_cwd(path: str) -> None:
+    """Create a missing working directory inside the container, as runc does."""
+    if os.path.isdir(path):
+        return
+    try:
+        os.makedirs(path, 0o755)
+    except OSError as exc:
+        raise SpecError(
+            f"process.cwd {path} does not exist and cannot be created: {exc.strerror}"
+        ) from None
+
+
 def _reply_and_close(conn: socket.socket, reply: dict[str, Any]) -> None:
     try:
         control.send(conn, reply)
@@ -332,6 +345,7 @@ def main(
         pass
     # Not dumpable: /proc/1/mem, /proc/1/fd and the like stay closed to the application.
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    linux.wipe_environment_block()
     # The CLI's log handlers point at descriptors that are about to be closed.
     logging.getLogger("stockade").handlers.clear()
     sandbox = Sandbox(container, listener, state_fd)

@@ -230,3 +230,21 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] == b"Z":
         return None
     return int(fields[19])
+
+
+def wipe_environment_block() -> None:
+    """Zero the environment strings that exec left on this process's stack.
+
+    /proc/PID/environ reads them, and the runtime's environment may hold an
+    engine's secrets. os.environ is a copy and keeps working.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            raw = f.read()
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        # proc(5) numbers env_start and env_end 50 and 51; fields[0] is number 3.
+        start, end = int(fields[47]), int(fields[48])
+    except (OSError, ValueError, IndexError):
+        return
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)

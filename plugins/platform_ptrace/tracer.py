@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import signal
+import time
 from typing import Any, TextIO
 
 from stockade import linux
@@ -90,7 +92,7 @@ class PtracePlatform:
         self.observers: list[Any] = []
         self.veto = False
         self.observe = False
-        self.trace: TextIO | None = None
+        self.trace: _Trace | None = None
         self.init_pid = 0
         self.init_status: int | None = None
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
@@ -111,7 +113,8 @@ class PtracePlatform:
         self.veto = bool(self.deciders)
         self.observe = bool(self.observers)
         if container.settings.debug:
-            self.trace = _open_trace(container.settings.log)
+            settings = container.settings
+            self.trace = _open_trace(settings.log, settings.log_format == "json")
             self.observe = True
 
     # --- launch ------------------------------------------------------------------
@@ -391,8 +394,6 @@ class PtracePlatform:
 
     def _run_call_frozen(self, pid: int, deferred: list[tuple[int, int]]) -> None:
         """Let PID's call enter the kernel while the others stay stopped."""
-        import time
-
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         try:
             _ignore_gone(pt.syscall, pid, 0)
@@ -434,8 +435,7 @@ class PtracePlatform:
 
     def _report(self, call: SyscallCall, result: int) -> None:
         if self.trace is not None:
-            self.trace.write(call.format(result) + "\n")
-            self.trace.flush()
+            self.trace.write(call.format(result))
         for observe in self.observers:
             observe(container=self.container, call=call, result=result)
 
@@ -456,8 +456,22 @@ def _sentry_tids() -> frozenset[int]:
         return frozenset({1})
 
 
-def _open_trace(log_path: str) -> TextIO:
+class _Trace:
+    """Writes --debug's syscall trace lines as text, or as runc-style JSON log lines."""
+
+    def __init__(self, stream: TextIO, as_json: bool) -> None:
+        self.stream = stream
+        self.as_json = as_json
+
+    def write(self, line: str) -> None:
+        if self.as_json:
+            moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            line = json.dumps({"level": "debug", "msg": line, "time": moment})
+        self.stream.write(line + "\n")
+
+
+def _open_trace(log_path: str, as_json: bool) -> _Trace:
     """Open where --debug's syscall trace goes: the --log file, or stderr."""
     if log_path:
-        return open(log_path, "a", buffering=1)
-    return os.fdopen(os.dup(2), "w", buffering=1)
+        return _Trace(open(log_path, "a", buffering=1), as_json)
+    return _Trace(os.fdopen(os.dup(2), "w", buffering=1), False)
