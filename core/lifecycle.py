@@ -68,6 +68,18 @@ class Runtime:
         log.debug("create %s from bundle %s", container_id, bundle)
         self.store.path(container_id)  # validates the id before anything else
         spec = spec or spec_module.load(bundle)
+        ignored = spec_module.not_applied(spec.raw)
+        if ignored:
+            log.warning(
+                "container %s: config.json sets %s, which this version does not apply yet",
+                container_id,
+                ", ".join(ignored),
+            )
+        quiet = spec_module.not_applied(spec.raw, spec_module.NOT_APPLIED_QUIET)
+        if quiet:
+            log.debug(
+                "container %s: not applied yet: %s", container_id, ", ".join(quiet)
+            )
         container = self._new_container(container_id, spec)
         container.providers[PLATFORM].check(container)
         self.manager.pre_create(container)

@@ -74,9 +74,111 @@ def load(bundle: str) -> Spec:
     return spec
 
 
+# Where a field is present, it must have this type; "[]" means "a list of".
+SHAPES: dict[str, Any] = {
+    "ociVersion": str,
+    "process": dict,
+    "process.terminal": bool,
+    "process.env": [str],
+    "process.user": dict,
+    "process.user.additionalGids": [int],
+    "process.capabilities": dict,
+    "process.rlimits": [dict],
+    "process.noNewPrivileges": bool,
+    "root": dict,
+    "root.path": str,
+    "root.readonly": bool,
+    "hostname": str,
+    "domainname": str,
+    "mounts": [dict],
+    "annotations": dict,
+    "linux": dict,
+    "linux.namespaces": [dict],
+    "linux.uidMappings": [dict],
+    "linux.gidMappings": [dict],
+    "linux.maskedPaths": [str],
+    "linux.readonlyPaths": [str],
+}
+CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+# Sections of config.json that this version reads but does not apply yet. Engines
+# set linux.resources on every container, so that one is only logged with --debug.
+NOT_APPLIED = ("hooks", "linux.sysctl", "linux.seccomp")
+NOT_APPLIED_QUIET = ("linux.resources", "linux.devices")
+
+
+def check_shapes(raw: dict[str, Any], where: str) -> None:
+    """Reject fields of the wrong JSON type, naming the field and what it must be."""
+    for key, shape in SHAPES.items():
+        value = lookup(raw, key)
+        if value is None:
+            continue
+        if isinstance(shape, list):
+            item_type = shape[0]
+            if not isinstance(value, list) or not all(_is(v, item_type) for v in value):
+                raise SpecError(f"{where}: {key} must be a list of {_name(item_type)}s")
+        elif not _is(value, shape):
+            raise SpecError(
+                f"{where}: {key} must be a {_name(shape)}, not {_name(type(value))} {value!r}"
+            )
+    for name in CAPABILITY_SETS:
+        value = lookup(raw, f"process.capabilities.{name}")
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(c, str) for c in value)
+        ):
+            raise SpecError(
+                f"{where}: process.capabilities.{name} must be a list of strings"
+            )
+    for index, limit in enumerate(lookup(raw, "process.rlimits") or []):
+        if not all(_is(limit.get(k), int) for k in ("soft", "hard")):
+            raise SpecError(
+                f"{where}: process.rlimits[{index}] needs integer soft and hard"
+            )
+    for key in ("linux.uidMappings", "linux.gidMappings"):
+        for index, mapping in enumerate(lookup(raw, key) or []):
+            fields = ("containerID", "hostID", "size")
+            if not all(_is(mapping.get(k), int) for k in fields):
+                raise SpecError(
+                    f"{where}: {key}[{index}] needs integer {', '.join(fields)}"
+                )
+    annotations = raw.get("annotations") or {}
+    if not all(isinstance(v, str) for v in annotations.values()):
+        raise SpecError(f"{where}: annotations values must be strings")
+
+
+def lookup(raw: dict[str, Any], dotted: str) -> Any:
+    value: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def not_applied(raw: dict[str, Any], keys: tuple[str, ...] = NOT_APPLIED) -> list[str]:
+    """Return the sections of RAW among KEYS that are set but not applied yet."""
+    return [key for key in keys if lookup(raw, key)]
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _name(kind: type) -> str:
+    return {dict: "JSON object", list: "JSON array", str: "string", int: "integer",
+            bool: "boolean"}.get(kind, kind.__name__)  # fmt: skip
+
+
 def check(spec: Spec, where: str) -> None:
+    check_shapes(spec.raw, where)
     if "ociVersion" not in spec.raw:
         raise SpecError(f"{where}: missing ociVersion")
+    if spec.process.get("terminal"):
+        raise SpecError(
+            f"{where}: process.terminal is true, but this version cannot give a container "
+            f"a terminal yet; set it to false"
+        )
     check_process(spec.process, where)
     if not os.path.isdir(spec.root_path):
         raise SpecError(

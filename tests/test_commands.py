@@ -419,11 +419,10 @@ def test_ps_stopped_container(stockade, make_bundle):
     assert "container not running" in result.stderr
 
 
-def test_exec_not_supported(stockade, running):
+def test_exec_runs_in_container(stockade, running):
     result = stockade("exec", "c1", "true")
 
-    assert result.returncode == 1
-    assert "exec is not supported" in result.stderr
+    assert result.returncode == 0
 
 
 # --- failed create -------------------------------------------------------------
@@ -540,3 +539,49 @@ def test_log_json_on_failed_create(stockade, make_bundle, tmp_path):
     assert entry["level"] == "error"
     assert "nosuchprogram" in entry["msg"]
     assert set(entry) >= {"level", "msg", "time"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mounts", {}, "mounts must be a list of JSON objects"),
+        ("root", "rootfs", "root must be a JSON object"),
+        ("hostname", 5, "hostname must be a string"),
+        ("annotations", [], "annotations must be a JSON object"),
+        (
+            "linux.readonlyPaths",
+            "/proc",
+            "linux.readonlyPaths must be a list of strings",
+        ),
+        (
+            "linux.namespaces",
+            ["pid"],
+            "linux.namespaces must be a list of JSON objects",
+        ),
+        ("process.terminal", True, "process.terminal is true"),
+    ],
+)
+def test_config_json_wrong_types(stockade, make_bundle, field, value, message):
+    def edit(config):  # type: ignore[no-untyped-def]
+        *parents, last = field.split(".")
+        target = config
+        for part in parents:
+            target = target[part]
+        target[last] = value
+
+    result = stockade("run", "--bundle", str(make_bundle("true", edit=edit)), "c1")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert not (stockade.root / "c1").exists()
+
+
+def test_unapplied_sections_warned(stockade, make_bundle):
+    def add_hooks(config):  # type: ignore[no-untyped-def]
+        config["hooks"] = {"prestart": [{"path": "/bin/true"}]}
+
+    result = stockade.ok(
+        "run", "--bundle", str(make_bundle("true", edit=add_hooks)), "c1"
+    )
+    assert (
+        "config.json sets hooks, which this version does not apply yet" in result.stderr
+    )

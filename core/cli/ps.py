@@ -8,9 +8,11 @@ from .options import container_id
 
 
 def sandbox_pids(sandbox_pid: int) -> list[int]:
-    """Host pids of the processes in the sandbox's PID namespace, the sandbox excluded."""
+    """Host pids of the container's processes: the sandbox's PID namespace, without
+    the sandbox process and its helpers (which run the sandbox's own executable)."""
     try:
         namespace = os.stat(f"/proc/{sandbox_pid}/ns/pid").st_ino
+        runtime_exe = _identity(f"/proc/{sandbox_pid}/exe")
     except OSError:
         return []
     pids = []
@@ -18,11 +20,19 @@ def sandbox_pids(sandbox_pid: int) -> list[int]:
         if not name.isdigit() or int(name) == sandbox_pid:
             continue
         try:
-            if os.stat(f"/proc/{name}/ns/pid").st_ino == namespace:
-                pids.append(int(name))
+            if os.stat(f"/proc/{name}/ns/pid").st_ino != namespace:
+                continue
+            if _identity(f"/proc/{name}/exe") == runtime_exe:
+                continue
         except OSError:
             continue
+        pids.append(int(name))
     return sorted(pids)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 @click.command("ps")
