@@ -78,6 +78,11 @@ def resolve(
             setattr(settings, key, value)
             settings.origin[key] = "flag"
 
+    if not 0 < settings.boot_timeout < 3600:  # also false for nan
+        raise ConfigError(
+            f"invalid boot_timeout {settings.boot_timeout!r} "
+            f"(from {settings.origin['boot_timeout']}): use a number of seconds from 1 to 3600"
+        )
     if settings.log_format not in LOG_FORMATS:
         raise ConfigError(
             f"invalid log format {settings.log_format!r} "

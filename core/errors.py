@@ -25,6 +25,10 @@ class AlreadyExistsError(StockadeError):
     pass
 
 
+class DamagedStateError(StockadeError):
+    """A container's state.json cannot be read back."""
+
+
 class WrongStatusError(StockadeError):
     """The container is not in a status that allows the operation."""
 

@@ -21,6 +21,7 @@ from . import spec as spec_module
 from .config import Settings
 from .errors import (
     ConfigError,
+    DamagedStateError,
     NotFoundError,
     SandboxError,
     StockadeError,
@@ -274,6 +275,13 @@ class Runtime:
         except NotFoundError:
             if not force:
                 raise  # with --force, a concurrent delete that won is success
+        except DamagedStateError:
+            if not force:
+                raise
+            # NOTE: without a readable state the sandbox's pid is unknown, so a
+            # sandbox that still runs is left running; its directory is removed.
+            log.warning("container %s: removing damaged state", container_id)
+            self.store.remove(container_id)
 
     def _delete_locked(self, container_id: str, force: bool) -> None:
         state, container = self.load(container_id)

@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 
+from .errors import ConfigError
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -36,7 +38,12 @@ def configure_logging(path: str, log_format: str, debug: bool) -> None:
     logger.addHandler(console)
 
     if path:
-        handler = logging.FileHandler(path)
+        try:
+            handler = logging.FileHandler(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open log file {path}: {exc.strerror}; check --log"
+            ) from None
         if log_format == "json":
             handler.setFormatter(JsonFormatter())
         else:

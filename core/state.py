@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import linux
-from .errors import AlreadyExistsError, InvalidIDError, container_not_found
+from .errors import (
+    AlreadyExistsError,
+    ConfigError,
+    DamagedStateError,
+    InvalidIDError,
+    container_not_found,
+)
 from .spec import OCI_VERSION
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_+.-]+")
@@ -116,7 +122,12 @@ class Store:
     def reserve(self, container_id: str) -> str:
         """Create the state directory of a new container, or raise if the id is taken."""
         path = self.path(container_id)
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use --root {self.root}: {exc.strerror}; it must be a directory"
+            ) from None
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
@@ -156,7 +167,18 @@ class Store:
                 data = json.load(f)
         except (FileNotFoundError, NotADirectoryError):
             raise container_not_found(container_id)
-        return State(**data)
+        except (OSError, ValueError) as exc:
+            raise DamagedStateError(
+                f"state of container {container_id} in {path} is damaged ({exc}); "
+                f"delete --force removes it"
+            ) from None
+        try:
+            return State(**data)
+        except TypeError as exc:
+            raise DamagedStateError(
+                f"state of container {container_id} in {path} is damaged ({exc}); "
+                f"delete --force removes it"
+            ) from None
 
     def save(self, state: State) -> None:
         directory = self.path(state.id)

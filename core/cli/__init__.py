@@ -125,11 +125,14 @@ def main(ctx: click.Context, root: str | None, log_path: str | None, log_format:
     ctx.obj = context
     try:
         settings = context.settings
+        configure_logging(settings.log, settings.log_format, settings.debug)
     except StockadeError as exc:
-        configure_logging(log_path or "", log_format or "text", bool(debug))
+        try:
+            configure_logging(log_path or "", log_format or "text", bool(debug))
+        except StockadeError:
+            configure_logging("", "text", bool(debug))  # the --log file itself failed
         log.error("%s", exc)
         sys.exit(exc.exit_code)
-    configure_logging(settings.log, settings.log_format, settings.debug)
 
 
 def _register_commands() -> None:

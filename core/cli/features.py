@@ -2,6 +2,7 @@ import json
 
 import click
 
+from ..process import CAPABILITY_NAMES
 from ..rootfs import MOUNT_FLAGS, PROPAGATION
 from ..spec import NAMESPACE_TYPES, OCI_VERSION
 
@@ -16,8 +17,11 @@ def command():
         "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION]),
         "linux": {
             "namespaces": [n for n in NAMESPACE_TYPES if n != "time"],
-            "capabilities": [],
+            "capabilities": [
+                f"CAP_{name}" for name in CAPABILITY_NAMES if name != "SYS_PTRACE"
+            ],
             "cgroup": {"v1": False, "v2": False, "systemd": False},
+            # The sandbox's own filter always applies; the spec's linux.seccomp does not yet.
             "seccomp": {"enabled": False},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
