@@ -8,7 +8,6 @@ file, default. The file is ``--config PATH``, else ``$STOCKADE_CONFIG``, else
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +91,8 @@ def resolve(
 
 
 def _apply_file(settings: Settings, path: str) -> None:
+    import tomllib  # only when there is a file: every command starts here
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

@@ -10,12 +10,11 @@ mix. ``mkdir`` of the directory is what makes ``create`` of an id exclusive.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import json
 import os
 import re
-import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -107,7 +106,9 @@ class State:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    seconds = time.time()
+    fraction = f"{seconds % 1:.6f}"[1:]
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + fraction + "Z"
 
 
 class Store:
@@ -185,6 +186,8 @@ class Store:
         write_atomic(os.path.join(directory, STATE_FILE), json.dumps(asdict(state)))
 
     def remove(self, container_id: str) -> None:
+        import shutil  # only delete needs it
+
         shutil.rmtree(self.path(container_id), ignore_errors=True)
 
     def ids(self) -> list[str]:

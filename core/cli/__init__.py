@@ -17,10 +17,13 @@ from ..errors import StockadeError
 from ..logs import configure_logging
 
 log = logging.getLogger("stockade")
-COMMAND_MODULES = (
-    "create", "start", "run", "state", "list_", "kill", "delete", "wait", "spec",
-    "do", "exec_", "ps", "events", "features", "version", "plugins",
-)  # fmt: skip
+# Command name -> module; a module is imported only when its command runs.
+COMMAND_MODULES = {
+    "create": "create", "start": "start", "run": "run", "state": "state",
+    "list": "list_", "kill": "kill", "delete": "delete", "wait": "wait",
+    "spec": "spec", "do": "do", "exec": "exec_", "ps": "ps", "events": "events",
+    "features": "features", "version": "version", "plugins": "plugins",
+}  # fmt: skip
 
 
 class Context:
@@ -60,7 +63,18 @@ class Context:
 
 
 class StockadeGroup(click.Group):
-    """Reports StockadeError as one line on stderr and in the log, with its exit code."""
+    """Loads commands on use; reports StockadeError as one line with its exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(name)
+        if module_name is None:
+            return None
+        import importlib
+
+        return importlib.import_module(f".{module_name}", __name__).command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -133,14 +147,3 @@ def main(ctx: click.Context, root: str | None, log_path: str | None, log_format:
             configure_logging("", "text", bool(debug))  # the --log file itself failed
         log.error("%s", exc)
         sys.exit(exc.exit_code)
-
-
-def _register_commands() -> None:
-    import importlib
-
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f".{name}", __name__)
-        main.add_command(module.command)
-
-
-_register_commands()

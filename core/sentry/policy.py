@@ -26,12 +26,10 @@ The container's TOML configuration may override rows::
 
 from __future__ import annotations
 
-import difflib
 import errno
 import functools
 import logging
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -212,6 +210,8 @@ def _parse_errno(name: str, value: str, errno_name: str) -> int:
 
 def _unknown_name_message(name: Any) -> str:
     message = f"system call override {name!r} is not an x86-64 system call name"
+    import difflib  # only for an error message
+
     close = difflib.get_close_matches(str(name), syscalls.BY_NAME, n=3)
     if close:
         message += "; did you mean " + " or ".join(close) + "?"
@@ -241,6 +241,8 @@ def _default_rules() -> Mapping[int, Rule]:
 
 
 def _read_policy_rows() -> dict[str, Any]:
+    import tomllib  # only when the cache is stale
+
     with open(POLICY_FILE, "rb") as f:
         return tomllib.load(f)["syscalls"]
 

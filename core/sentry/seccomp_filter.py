@@ -30,7 +30,6 @@ must be version 2.5 or newer for the x32 check and KILL_PROCESS.
 from __future__ import annotations
 
 import errno
-import tempfile
 from collections.abc import Iterable
 
 import pyseccomp as seccomp
@@ -185,6 +184,8 @@ def _load(filt: seccomp.SyscallFilter, all_threads: bool) -> None:
 
 
 def _export(filt: seccomp.SyscallFilter) -> bytes:
+    import tempfile
+
     with tempfile.TemporaryFile() as out:
         filt.export_bpf(out)
         out.seek(0)

@@ -30,7 +30,7 @@ from stockade.providers import ChildSetup, Container
 from stockade.sentry import ptrace_raw as pt
 from stockade.sentry.calls import SyscallCall, signed, signed32
 from stockade.sentry.policy import Policy, SyscallClass, policy_from_table
-from stockade.sentry.seccomp_filter import build_filter, install_sentry_filter
+from stockade.sentry import bpf
 from stockade.sentry.syscalls import SYSCALLS, ArgKind, number
 
 OPTIONS = (
@@ -82,7 +82,8 @@ class PtracePlatform:
 
     def __init__(self) -> None:
         self.policy: Policy | None = None
-        self.filter: Any = None
+        self.filter = b""  # the application's BPF program
+        self.sentry_filter = b""
         self.tracees: set[int] = set()
         self.fresh: set[int] = set()  # new tracees whose first stop is still to come
         self.pending: dict[int, SyscallCall] = {}  # calls waiting for their exit stop
@@ -107,7 +108,9 @@ class PtracePlatform:
     def prepare(self, container: Container) -> None:
         self.container = container
         self.policy = policy_from_table(container.settings.plugin_table("ptrace"))
-        self.filter = build_filter(self.policy)
+        table = container.settings.plugin_table("ptrace")
+        self.filter = bpf.application_program(self.policy, table)
+        self.sentry_filter = bpf.sentry_program()
         self.deciders = container.syscall_hooks.get("stockade_syscall", [])
         self.observers = container.syscall_hooks.get("stockade_syscall_result", [])
         self.veto = bool(self.deciders)
@@ -144,7 +147,7 @@ class PtracePlatform:
             # execve resets it for the application.
             linux.prctl(linux.PR_SET_DUMPABLE, 1)
             os.kill(os.getpid(), signal.SIGSTOP)
-            self.filter.load()
+            bpf.load(self.filter)
         except BaseException as exc:
             os.write(
                 2, f"stockade: cannot set up the application process: {exc}\n".encode()
@@ -179,7 +182,7 @@ class PtracePlatform:
 
     def prepare_exec_child(self) -> None:
         """In a child of the helper, before exec: the application's filter."""
-        self.filter.load()
+        bpf.load(self.filter)
 
     def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> int:
         """Serve the new init's stops until its execve succeeds; raise its exec error."""
@@ -246,7 +249,8 @@ class PtracePlatform:
                 if not keep & (1 << number):
                     linux.prctl(linux.PR_CAPBSET_DROP, number)
             linux.capset(keep, keep, 0)
-            install_sentry_filter()
+            linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+            bpf.load(self.sentry_filter, all_threads=True)
         except OSError as exc:
             # NOTE: best effort by design; the application is already confined by
             # its own filter, the namespaces and its capability sets.
