@@ -226,3 +226,12 @@ def test_device_nodes_refused(stockade, make_bundle, programs):  # noqa: F811
         assert results[name] == f"errno={errno.EPERM}", name
     assert results["mknod_fifo"] == "ok"
     assert results["open_image_device"] == f"errno={errno.EACCES}"
+
+
+def test_forged_trace_data_ignored(stockade, make_bundle, programs):  # noqa: F811
+    """A filter of the application's own cannot pass clone off as openat."""
+    results = escape(stockade, make_bundle, programs, "forge")
+    assert results["forging_filter"] == "ok"
+    assert results["forged_clone_newuser"] == f"errno={errno.EPERM}"
+    assert results["forged_clone_untraced"] == f"errno={errno.EPERM}"
+    assert results["plain_fork_still_works"] == "ok"

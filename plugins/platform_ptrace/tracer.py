@@ -52,6 +52,8 @@ CLONE_UNTRACED = 0x00800000
 CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
 NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("mknodat")
+NR_PRCTL = number("prctl")
+SECCOMP_SET_MODE_FILTER, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 22, 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 0x8
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
 # Arguments that name a process: a call aimed at the sandbox or its helpers fails.
@@ -64,7 +66,7 @@ PID_ARGUMENTS[number("setpriority")] = (1,)  # who, for PRIO_PROCESS
 PID_ARGUMENTS[number("ioprio_set")] = (1,)  # who, for IOPRIO_WHO_PROCESS
 # Calls the sentry itself decides from their registers.
 SENTRY_RULES = frozenset(
-    {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
+    {NR_PRCTL} | {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
 )
 SECCOMP_STOP = (
     pt.PTRACE_EVENT_SECCOMP << 8
@@ -96,6 +98,7 @@ class PtracePlatform:
         self.trace: _Trace | None = None
         self.init_pid = 0
         self.init_status: int | None = None
+        self.undecided: frozenset[int] = frozenset()  # see run()
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
 
     # --- on the host ----------------------------------------------------------
@@ -211,7 +214,7 @@ class PtracePlatform:
         # The fast path: a mediated call that no rule and no plugin decides is
         # resumed after one PTRACE_GETEVENTMSG, which returns the call's number
         # (the filter puts it in SECCOMP_RET_DATA), without fetching registers.
-        undecided = self._undecided_numbers()
+        self.undecided = self._undecided_numbers()
         message = ctypes.c_ulong()
         address = ctypes.addressof(message)
         ptrace, waitpid, wall = pt.libc_ptrace, os.waitpid, pt.WALL
@@ -222,7 +225,7 @@ class PtracePlatform:
                 break
             if status >> 8 == SECCOMP_STOP:
                 ptrace(pt.PTRACE_GETEVENTMSG, pid, None, address)
-                if message.value in undecided:
+                if message.value in self.undecided:
                     ptrace(pt.PTRACE_CONT, pid, None, None)  # ESRCH: reaped later
                     continue
             self._handle(pid, status)
@@ -344,6 +347,14 @@ class PtracePlatform:
                 return errno.EPERM
         if nr == NR_SECCOMP and args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER:
             return errno.EPERM  # a listener's USER_NOTIF would outrank our TRACE
+        if (nr == NR_SECCOMP and args[0] == SECCOMP_SET_MODE_FILTER) or (
+            nr == NR_PRCTL
+            and args[0] == PR_SET_SECCOMP
+            and args[1] == SECCOMP_MODE_FILTER
+        ):
+            # The application's own filter could return TRACE with forged data,
+            # so from now on every stop reads the number from the registers.
+            self.undecided = frozenset()
         if nr in (NR_MKNOD, NR_MKNODAT):
             mode = args[1] if nr == NR_MKNOD else args[2]
             if mode & S_IFMT in (S_IFCHR, S_IFBLK):

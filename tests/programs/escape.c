@@ -13,6 +13,8 @@
  *   escape notify         add a filter with a user-notification listener
  *   escape targets        aim pid-taking calls at the sandbox process (pid 1)
  *   escape devices        create device nodes and open one shipped in the image
+ *   escape forge          add a filter whose TRACE data claims clone is openat, then
+ *                         clone with CLONE_NEWUSER and CLONE_UNTRACED
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -140,6 +142,33 @@ static void devices(void) {
     report("open_image_device", open("/image-null", O_RDWR));
 }
 
+static void forge(void) {
+    struct sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), /* seccomp_data.nr */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | SYS_openat),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {4, program};
+    static char stack[65536];
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    report("forging_filter", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+    pid_t pid = clone(child_main, stack + sizeof stack, CLONE_NEWUSER | SIGCHLD, NULL);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    report("forged_clone_newuser", pid);
+    pid = clone(child_main, stack + sizeof stack, CLONE_UNTRACED | SIGCHLD, NULL);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    report("forged_clone_untraced", pid);
+    pid = fork();
+    if (pid == 0)
+        _exit(0);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    report("plain_fork_still_works", pid);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -164,6 +193,8 @@ int main(int argc, char **argv) {
         notify();
     } else if (!strcmp(argv[1], "targets")) {
         targets();
+    } else if (!strcmp(argv[1], "forge")) {
+        forge();
     } else if (!strcmp(argv[1], "devices")) {
         devices();
     } else {
