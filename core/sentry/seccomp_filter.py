@@ -79,6 +79,9 @@ def build_filter(policy: Policy) -> seccomp.SyscallFilter:
     _require_x86_64()
     filt = seccomp.SyscallFilter(seccomp.ERRNO(UNKNOWN_SYSCALL_ERRNO))
     filt.set_attr(seccomp.Attr.ACT_BADARCH, BAD_ARCH_ACTION)
+    # A binary tree over the call number: each passthrough call walks about nine
+    # comparisons instead of a chain of several hundred.
+    filt.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
     for rule in sorted(policy.rules.values(), key=lambda rule: rule.nr):
         _add_rule(filt, rule)
     return filt
