@@ -68,6 +68,8 @@ PID_ARGUMENTS[number("ioprio_set")] = (1,)  # who, for IOPRIO_WHO_PROCESS
 SENTRY_RULES = frozenset(
     {NR_PRCTL} | {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
 )
+SPIN_POLLS = 50  # WNOHANG polls, about 40 µs, before a blocking wait
+SPIN_WINDOW_NS = 200_000  # poll only if the last stop was this recent
 SECCOMP_STOP = (
     pt.PTRACE_EVENT_SECCOMP << 8
 ) | signal.SIGTRAP  # status >> 8 at the stop
@@ -218,11 +220,23 @@ class PtracePlatform:
         message = ctypes.c_ulong()
         address = ctypes.addressof(message)
         ptrace, waitpid, wall = pt.libc_ptrace, os.waitpid, pt.WALL
+        monotonic_ns, last_stop = time.monotonic_ns, 0
         while True:
             try:
-                pid, status = waitpid(-1, wall)
+                pid = 0
+                if monotonic_ns() - last_stop < SPIN_WINDOW_NS:
+                    # In a burst of calls the next stop comes within microseconds.
+                    # Polling for it saves the wakeup across CPUs, which costs
+                    # about 30 µs on the VMs measured here.
+                    for _ in range(SPIN_POLLS):
+                        pid, status = waitpid(-1, wall | os.WNOHANG)
+                        if pid:
+                            break
+                if not pid:
+                    pid, status = waitpid(-1, wall)
             except ChildProcessError:
                 break
+            last_stop = monotonic_ns()
             if status >> 8 == SECCOMP_STOP:
                 ptrace(pt.PTRACE_GETEVENTMSG, pid, None, address)
                 if message.value in self.undecided:
