@@ -6,7 +6,7 @@ namespaces, let the platform import what it needs, build the root with the
 file-access provider, set the hostname, check the executable, report ready.
 Then it serves the control socket until ``start`` and hands the application to
 the platform. It exits with the application's exit status (128+N when the
-application was killed by signal N), so an engine that reaps it sees that status.
+application was killed by signal N), so an engine that reaps it gets that status.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Sandbox:
         self.init_pid = 0
         # A wait status to exit with once the current reply has been sent.
         self.pending_exit: int | None = None
-        # Held while a request is answered, and by exit_with, so the process
+        # Held while a request is handled, and by exit_with, so the process
         # never exits between carrying out a request and replying to it.
         self.reply_lock = threading.RLock()
         self.broker: execd.ExecBroker | None = None
@@ -122,7 +122,7 @@ class Sandbox:
             self._handle(conn)
 
     def _handle(self, conn: socket.socket) -> bool:
-        """Answer one request and close CONN; return True once the application started."""
+        """Handle one request and close CONN; return True once the application started."""
         try:
             message, fds = control.receive(conn)
         except StockadeError as exc:

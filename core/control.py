@@ -103,7 +103,7 @@ def request(
             reply, fds = receive(sock)
     except (TimeoutError, ConnectionError, FileNotFoundError) as exc:
         raise SandboxError(
-            f"sandbox control socket in {state_dir} did not answer: {exc}"
+            f"sandbox control socket in {state_dir} did not respond: {exc}"
         )
     _close_all(fds)
     if reply is None:
@@ -133,7 +133,7 @@ def open_exec(
     except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
         sock.close()
         raise SandboxError(
-            f"sandbox control socket in {state_dir} did not answer: {exc}"
+            f"sandbox control socket in {state_dir} did not respond: {exc}"
         )
     finally:
         os.close(dirfd)

@@ -34,7 +34,7 @@ class WrongStatusError(StockadeError):
 
 
 class SpecError(StockadeError):
-    """The bundle's config.json is missing, malformed or asks for the impossible."""
+    """The bundle's config.json is missing, malformed or requests what cannot be done."""
 
 
 class ConfigError(StockadeError):
@@ -53,7 +53,7 @@ class VetoError(StockadeError):
 
 
 class SandboxError(StockadeError):
-    """The sandbox process failed to boot or stopped answering."""
+    """The sandbox process failed to boot or stopped responding."""
 
 
 def container_not_found(container_id: str) -> NotFoundError:

@@ -118,7 +118,7 @@ def _report_exits(channel: socket.socket) -> None:
 
 
 class ExecBroker:
-    """The sandbox's half: passes exec requests to the launcher and answers the CLI.
+    """The sandbox's half: passes exec requests to the launcher and replies to the CLI.
 
     Each CLI connection stays open until its process exits: it gets a
     ``{"ok": true, "pid": P}`` reply when the process has started, then

@@ -162,7 +162,7 @@ class RootBuilder:
                 )
         if kind == "cgroup":
             # NOTE: cgroup views arrive with linux.resources support; until then the
-            # container sees an empty read-only tmpfs at the cgroup mount point.
+            # container gets an empty read-only tmpfs at the cgroup mount point.
             kind, source, data, flags = (
                 "tmpfs",
                 "cgroup",

@@ -1,6 +1,6 @@
 """Container ids and the on-disk state of each container.
 
-``<root>/<id>/`` holds ``state.json`` and a ``lock`` file. Every
+``<root>/<id>/`` contains ``state.json`` and a ``lock`` file. Every
 read-modify-write of the state happens under an exclusive ``flock`` on the
 lock file; the document is written to a temporary file, fsynced and renamed
 over the old one, so a reader sees either the old or the new state, never a
@@ -58,7 +58,7 @@ def validate_id(container_id: str) -> str:
 
 @dataclass
 class State:
-    """What is saved about one container between commands."""
+    """The saved state of one container, kept between commands."""
 
     id: str
     bundle: str
@@ -75,7 +75,7 @@ class State:
     owner: str = ""
 
     def sandbox_alive(self) -> bool:
-        """Whether the sandbox process still runs; a reused pid does not count."""
+        """Return whether the sandbox process still runs; a reused pid does not count."""
         if self.pid <= 0:
             return False
         return linux.process_start_time(self.pid) == self.pid_start_time
