@@ -29,6 +29,11 @@ MAKE_BUNDLE = REPO / "tests" / "make_bundle.sh"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # PID 1 on these machines does not reap orphans. Sandboxes outlive the
+    # `stockade create` that started them, so this process adopts and reaps them.
+    from stockade import linux
+
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     if os.geteuid() != 0:
         pytest.exit("the tests run real containers and need root", returncode=1)
     if shutil.which("busybox") is None:
@@ -143,6 +148,17 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def reap_orphans() -> None:
+    """Reap the exited processes this subreaper adopted."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def mounts_under(path: Path) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
@@ -160,6 +176,7 @@ def no_leaks(root: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     leaked = processes_mentioning(str(root))
     for pid in leaked:
         os.kill(pid, signal.SIGKILL)  # started by this test: it names this test's root
+    reap_orphans()
     mounts = mounts_under(tmp_path)
     states = sorted(os.listdir(root)) if root.exists() else []
     for container_id in states:

@@ -7,7 +7,6 @@ import os
 import time
 
 import pytest
-
 from stockade import linux
 
 
@@ -27,9 +26,8 @@ def running(stockade, make_bundle):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def subreaper():  # type: ignore[no-untyped-def]
     """Make this test process adopt orphans, as conmon does, to reap the waiter."""
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # conftest sets it too; this says why
     yield
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
 
 
 def test_exec_output_and_exit_code(running):

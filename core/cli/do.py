@@ -47,7 +47,15 @@ def host_spec(args: list[str], cwd: str, state_root: str) -> Spec:
 @click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def command(obj, args):
-    """Run a host command sandboxed: the host's root read-only, a fresh /tmp."""
+    """Run a host command sandboxed: the host's root read-only, a fresh /tmp.
+
+    The command starts in the current directory, or in / when that directory is
+    under /tmp, /run or the state root, which the sandbox replaces or hides.
+    """
     container_id = f"do-{uuid.uuid4().hex[:12]}"
-    spec = host_spec(list(args), os.getcwd(), obj.settings.root)
+    cwd = os.getcwd()
+    hidden = ("/tmp", "/run", "/var/run", obj.settings.root)
+    if any(cwd == path or cwd.startswith(path.rstrip("/") + "/") for path in hidden):
+        cwd = "/"  # the sandbox replaces or hides that directory
+    spec = host_spec(list(args), cwd, obj.settings.root)
     sys.exit(obj.runtime.run(container_id, "/", spec=spec))
