@@ -58,7 +58,8 @@ class Stockade:
         self.env.pop("STOCKADE_CONFIG", None)
 
     def __call__(self, *args: str, timeout: float = 60, input: str | None = None,
-                 env: dict[str, str] | None = None, root: bool = True) -> Result:  # fmt: skip
+                 env: dict[str, str] | None = None, root: bool = True,
+                 cwd: str | None = None) -> Result:  # fmt: skip
         command = [STOCKADE]
         if root:
             command += ["--root", str(self.root)]
@@ -75,6 +76,7 @@ class Stockade:
                 input=input,
                 env=dict(self.env, **(env or {})),
                 stdin=None if input is not None else subprocess.DEVNULL,
+                cwd=cwd,
             )
             out.seek(0)
             err.seek(0)

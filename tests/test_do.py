@@ -81,11 +81,20 @@ def test_do_tmp_empty_and_writable(stockade, tmp_path):
     assert not os.path.exists("/tmp/new"), "the write to /tmp reached the host"
 
 
-def test_do_keeps_cwd(stockade):
-    result = do(stockade, "pwd")
+def test_do_keeps_cwd(stockade, host_dir):
+    result = stockade("do", "--", "sh", "-c", "pwd", cwd=host_dir)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == os.getcwd() + "\n"
+    assert result.stdout == host_dir + "\n"
+
+
+def test_do_cwd_under_tmp_falls_back(stockade, tmp_path):
+    result = stockade(
+        "do", "--", "sh", "-c", "pwd; ls -A /tmp | wc -l", cwd=str(tmp_path)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["/", "0"]
 
 
 def test_do_leaves_no_state(stockade):
