@@ -21,7 +21,7 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
-from . import control, execd, linux
+from . import control, execd, linux, ocihooks
 from .errors import SandboxError, SpecError, StockadeError
 from .process import EXEC_FAILED, ProcessLauncher, find_executable
 from .providers import FILE_ACCESS, PLATFORM, Container
@@ -69,19 +69,35 @@ class Sandbox:
     def boot(self, report: socket.socket) -> None:
         container = self.container
         enter_namespaces(container)
-        container.syscall_hooks = prepare_sandbox_plugins(container)
-        self.platform.prepare(container)
-        container.providers[FILE_ACCESS].setup_root(container)
         if container.spec.hostname and _has_namespace(container, "uts"):
             linux.sethostname(container.spec.hostname)
         domain = container.spec.raw.get("domainname")
         if domain and _has_namespace(container, "uts"):
             linux.setdomainname(domain)
+        container.syscall_hooks = prepare_sandbox_plugins(container)
+        self.platform.prepare(container)
+        container.before_pivot = lambda: self._run_create_hooks(report)
+        container.providers[FILE_ACCESS].setup_root(container)
         self.launcher = ProcessLauncher(container.spec.process)
         make_cwd(self.launcher.cwd)
         find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
         control.send(report, {"op": "ready"})
         report.close()
+
+    def _run_create_hooks(self, report: socket.socket) -> None:
+        """Let the CLI run prestart and createRuntime, then run createContainer here.
+
+        This runs in the container's namespaces after the mounts and before
+        pivot_root, which is where the OCI runtime specification places them.
+        """
+        raw = self.container.spec.raw
+        if not any(ocihooks.hooks_of(raw, k) for k in ocihooks.CREATE_KINDS):
+            return
+        control.send(report, {"op": "hooks"})
+        reply, _ = control.receive(report)
+        if reply is None or reply.get("op") != "continue":
+            raise SandboxError("create hooks failed on the host")
+        ocihooks.run(raw, "createContainer", reply["state"])
 
     # --- serving ----------------------------------------------------------------
 
@@ -180,6 +196,8 @@ class Sandbox:
             if self.init_pid:
                 raise SandboxError(f"container {self.container.id} has already started")
             try:
+                state = message.get("state") or {}
+                ocihooks.run(self.container.spec.raw, "startContainer", state)
                 self.init_pid = self.platform.launch(self.container, self.launcher)
             except StockadeError:
                 self.pending_exit = EXEC_FAILED << 8  # as if the init exited with 127

@@ -16,7 +16,7 @@ import os
 import signal
 from typing import Any
 
-from . import control, hookspecs, sandbox
+from . import control, hookspecs, ocihooks, sandbox
 from . import spec as spec_module
 from .config import Settings
 from .errors import (
@@ -212,6 +212,9 @@ class Runtime:
             self.manager.start(container)
             state.status = RUNNING
             self.store.save(state)
+            ocihooks.run(
+                container.spec.raw, "poststart", sandbox.hook_state(container, RUNNING)
+            )
 
     def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
         log.debug("kill %s with signal %d", container_id, sig)
@@ -315,6 +318,10 @@ class Runtime:
         errors += self.manager.teardown(container, hookspecs.TEARDOWN_HOOKS[:-1])
         if container.state_dir:
             self.store.remove(container.id)
+        stopped = sandbox.hook_state(container, STOPPED)
+        ocihooks.run(
+            container.spec.raw, "poststop", stopped
+        )  # never raises: warnings only
         errors += self.manager.teardown(container, hookspecs.TEARDOWN_HOOKS[-1:])
         return errors
 

@@ -39,7 +39,9 @@ class Container:
     each kind (platform, file_access, network) to the provider chosen for it;
     ``hook`` is the plugin manager's hook relay, for the hooks that providers call.
     ``syscall_hooks`` is set inside the sandbox: the functions a platform calls
-    for each mediated system call, by hook name.
+    for each mediated system call, by hook name. A file-access provider calls
+    ``before_pivot``, when set, after its mounts and before pivot_root; the OCI
+    create hooks run there.
     """
 
     id: str
@@ -52,6 +54,7 @@ class Container:
     providers: dict[str, Any] = field(default_factory=dict)
     hook: Any = None
     syscall_hooks: dict[str, list[Any]] = field(default_factory=dict)
+    before_pivot: Callable[[], None] | None = None
     plugin_state: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from . import linux
@@ -103,7 +104,8 @@ class RootBuilder:
         self.staging = staging
         self.root_fd = -1
 
-    def build(self) -> None:
+    def build(self, before_pivot: Callable[[], None] | None = None) -> None:
+        """Mount everything and pivot into the root; BEFORE_PIVOT runs just before."""
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         if self.root == "/":
             # pivot_root needs a new root apart from the old one, so the host's
@@ -119,6 +121,8 @@ class RootBuilder:
         linux.mount_setattr(self.root_fd, linux.MOUNT_ATTR_NODEV, recursive=True)
         try:
             self._mount_all()
+            if before_pivot is not None:
+                before_pivot()
             self._pivot()
         finally:
             os.close(self.root_fd)

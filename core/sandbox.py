@@ -18,8 +18,9 @@ import socket
 import time
 from typing import NoReturn
 
-from . import boot, control, linux
-from .errors import SandboxError
+from . import boot, control, linux, ocihooks
+from .spec import OCI_VERSION
+from .errors import SandboxError, StockadeError
 from .providers import Container
 
 LISTEN_BACKLOG = 32
@@ -133,6 +134,16 @@ def _await_ready(
             elif op == "spawned":
                 sandbox_pid = int(message["pid"])
                 os.waitpid(intermediate, 0)
+            elif op == "hooks":
+                container.sandbox_pid = sandbox_pid
+                state = hook_state(container, "creating")
+                try:
+                    ocihooks.run(container.spec.raw, "prestart", state)
+                    ocihooks.run(container.spec.raw, "createRuntime", state)
+                except StockadeError:
+                    control.send(channel, {"op": "abort"})
+                    raise
+                control.send(channel, {"op": "continue", "state": state})
             elif op == "ready":
                 return sandbox_pid
             elif op == "error":
@@ -199,9 +210,22 @@ def wait_for_exit(pid: int, timeout: float | None = None) -> bool:
         os.close(fd)
 
 
+def hook_state(container: Container, status: str) -> dict:  # type: ignore[type-arg]
+    """Return the state document that OCI hooks read on stdin."""
+    return {
+        "ociVersion": OCI_VERSION,
+        "id": container.id,
+        "status": status,
+        "pid": container.sandbox_pid,
+        "bundle": container.bundle,
+        "annotations": container.annotations,
+    }
+
+
 def start(container: Container) -> int:
     """Tell the sandbox to launch the application; return the init's pid inside it."""
-    reply = control.request(container.state_dir, {"op": "start"}, timeout=60)
+    request = {"op": "start", "state": hook_state(container, "created")}
+    reply = control.request(container.state_dir, request, timeout=60)
     return int(reply.get("pid", 0))
 
 

@@ -102,7 +102,7 @@ SHAPES: dict[str, Any] = {
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 # Sections of config.json that this version reads but does not apply yet. Engines
 # set linux.resources on every container, so that one is only logged with --debug.
-NOT_APPLIED = ("hooks", "linux.sysctl", "linux.seccomp")
+NOT_APPLIED = ("linux.sysctl", "linux.seccomp")
 NOT_APPLIED_QUIET = ("linux.resources", "linux.devices")
 
 
@@ -171,7 +171,10 @@ def _name(kind: type) -> str:
 
 
 def check(spec: Spec, where: str) -> None:
+    from . import ocihooks
+
     check_shapes(spec.raw, where)
+    ocihooks.check(spec.raw, where)
     if "ociVersion" not in spec.raw:
         raise SpecError(f"{where}: missing ociVersion")
     if spec.process.get("terminal"):

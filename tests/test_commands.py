@@ -576,12 +576,10 @@ def test_config_json_wrong_types(stockade, make_bundle, field, value, message):
 
 
 def test_unapplied_sections_warned(stockade, make_bundle):
-    def add_hooks(config):  # type: ignore[no-untyped-def]
-        config["hooks"] = {"prestart": [{"path": "/bin/true"}]}
+    def add_sysctl(config):  # type: ignore[no-untyped-def]
+        config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
 
-    result = stockade.ok(
-        "run", "--bundle", str(make_bundle("true", edit=add_hooks)), "c1"
-    )
-    assert (
-        "config.json sets hooks, which this version does not apply yet" in result.stderr
-    )
+    bundle = make_bundle("true", edit=add_sysctl)
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    message = "config.json sets linux.sysctl, which this version does not apply yet"
+    assert message in result.stderr

@@ -24,9 +24,8 @@ class DirectFileAccess:
         pass
 
     def setup_root(self, container: Container) -> None:
-        RootBuilder(
-            container.spec, staging=os.path.join(container.state_dir, "root")
-        ).build()
+        staging = os.path.join(container.state_dir, "root")
+        RootBuilder(container.spec, staging=staging).build(container.before_pivot)
 
     def teardown(self, container: Container) -> None:
         pass
