@@ -1,0 +1,153 @@
+"""Stockade driven by real engines: podman (with conmon) and containerd.
+
+The engines are installed and configured by the set-up scripts in
+../shared/clients/ beside the repository, into a directory of this test
+session's own, with no network. When a script is missing or fails, the tests
+of that engine skip with the script's output.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, STOCKADE, processes_mentioning
+
+CLIENTS = REPO.parent / "shared" / "clients"
+IMAGE = "localhost/bbox:1"
+
+
+def _set_up(script: str, directory: Path, *args: str) -> None:
+    path = CLIENTS / script
+    if not path.exists():
+        pytest.skip(
+            f"{path} not found: the engine set-up scripts are not beside the repository"
+        )
+    env = dict(os.environ, CLIENTS_DIR=str(directory))
+    result = subprocess.run(["bash", str(path), *args], env=env, capture_output=True,
+                            text=True, timeout=900, check=False)  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(
+            f"{script} failed, so this engine cannot be tested: {result.stderr[-400:]}"
+        )
+
+
+class Engine:
+    """Runs an engine command line through the set-up script's shell function."""
+
+    def __init__(self, env_script: Path, function: str) -> None:
+        self.env_script = env_script
+        self.function = function
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
+        command = (
+            f"source {shlex.quote(str(self.env_script))}; {self.function} "
+            + " ".join(shlex.quote(a) for a in args)
+        )
+        return subprocess.run(["bash", "-c", command], input=input, capture_output=True,
+                              text=True, timeout=timeout, check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def clients_dir():  # type: ignore[no-untyped-def]
+    """A short directory: podman rejects a runroot path of 50 characters or more."""
+    path = Path(tempfile.mkdtemp(prefix="stk-clients-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def podman(clients_dir: Path):  # type: ignore[no-untyped-def]
+    _set_up("setup-podman.sh", clients_dir)
+    engine = Engine(clients_dir / "podman" / "env.sh", "pm")
+    yield lambda *args, **kwargs: engine("--runtime", STOCKADE, *args, **kwargs)
+    engine("rm", "--all", "--force")
+
+
+@pytest.fixture
+def no_engine_leaks(clients_dir: Path):  # type: ignore[no-untyped-def]
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        sandboxes = [
+            p for p in processes_mentioning(str(clients_dir)) if _is_sandbox(p)
+        ]
+        if not sandboxes:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"sandbox processes left running: {sandboxes}")
+
+
+def _is_sandbox(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip().startswith("stockade")
+    except OSError:
+        return False
+
+
+def test_podman_run_output(podman, no_engine_leaks):
+    result = podman("run", "--rm", IMAGE, "echo", "hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello\n"
+
+
+def test_podman_exit_code(podman, no_engine_leaks):
+    result = podman("run", "--rm", IMAGE, "sh", "-c", "exit 5")
+    assert result.returncode == 5
+
+
+def test_podman_stdin(podman, no_engine_leaks):
+    result = podman("run", "--rm", "-i", IMAGE, "cat", input="piped\n")
+    assert result.stdout == "piped\n"
+
+
+def test_podman_detach_exec_stop(podman, no_engine_leaks):
+    started = podman("run", "-d", IMAGE, "sleep", "100")
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    try:
+        executed = podman("exec", container, "sh", "-c", "echo in-exec; exit 3")
+        assert executed.returncode == 3
+        assert executed.stdout == "in-exec\n"
+        piped = podman("exec", "-i", container, "cat", input="through exec\n")
+        assert piped.stdout == "through exec\n"
+        stopped = podman("stop", "-t", "2", container)
+        assert stopped.returncode == 0, stopped.stderr
+        code = podman("inspect", container, "--format", "{{.State.ExitCode}}")
+        assert code.stdout.strip() == "143"  # SIGTERM
+    finally:
+        removed = podman("rm", "-f", container)
+    assert removed.returncode == 0, removed.stderr
+
+
+def test_podman_kill(podman, no_engine_leaks):
+    container = podman("run", "-d", IMAGE, "sleep", "100").stdout.strip()
+    killed = podman("kill", container)
+    waited = podman("wait", container)
+    podman("rm", "-f", container)
+    assert killed.returncode == 0, killed.stderr
+    assert waited.stdout.strip() == "137"
+
+
+@pytest.fixture(scope="session")
+def containerd(clients_dir: Path):  # type: ignore[no-untyped-def]
+    _set_up("setup-containerd.sh", clients_dir, "start")
+    engine = Engine(clients_dir / "containerd" / "env.sh", "cr")
+    yield engine
+    subprocess.run(["bash", str(CLIENTS / "setup-containerd.sh"), "stop"],
+                   env=dict(os.environ, CLIENTS_DIR=str(clients_dir)),
+                   capture_output=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_containerd_run(containerd, no_engine_leaks):
+    result = containerd("run", "--rm", "--runc-binary", STOCKADE, IMAGE, "ctr-t1",
+                        "sh", "-c", "echo from-containerd; exit 6")  # fmt: skip
+    assert result.stdout == "from-containerd\n"
+    assert result.returncode == 6
