@@ -16,7 +16,7 @@ import os
 import signal
 from typing import Any
 
-from . import control, hookspecs, ocihooks, sandbox
+from . import cgroups, control, hookspecs, ocihooks, sandbox
 from . import spec as spec_module
 from .config import Settings
 from .errors import (
@@ -32,6 +32,7 @@ from .errors import (
 from .pluginmanager import PluginManager
 from .providers import KINDS, PLATFORM, Container, Namespace
 from .state import (
+    PAUSED,
     CREATED,
     CREATING,
     EXIT_FILE,
@@ -47,6 +48,8 @@ log = logging.getLogger("stockade")
 
 KILL_TIMEOUT = 10.0
 SELECTED = ("platform", "file_access", "network")
+# linux.resources keys that set limits; a spec asking for any needs cgroups.
+LIMITED_RESOURCES = ("memory", "cpu", "pids", "blockIO")
 
 
 class Runtime:
@@ -99,6 +102,8 @@ class Runtime:
                     container, self.settings.boot_timeout
                 )
                 self._save_progress(state, container)
+                state.cgroup = container.cgroup = self._join_cgroups(container)
+                self._save_progress(state, container)
                 self.manager.network(container)
                 state.status = CREATED
                 self._save_progress(state, container)
@@ -130,6 +135,23 @@ class Runtime:
             hook=self.manager.hook,
             annotations=dict(spec.annotations),
         )
+
+    def _join_cgroups(self, container: Container) -> str:
+        """Put the sandbox in its cgroups with the spec's limits; return their path."""
+        linux_section = container.spec.linux
+        relative = cgroups.relative_path(container.id, linux_section.get("cgroupsPath"))
+        resources = linux_section.get("resources") or {}
+        try:
+            cgroups.create(relative, resources, container.sandbox_pid)
+        except cgroups.CgroupError as exc:
+            limited = [key for key in LIMITED_RESOURCES if resources.get(key)]
+            if limited:
+                raise
+            # Without limits, a host that refuses cgroups only costs pause and stats.
+            log.warning("container %s: running without cgroups: %s", container.id, exc)
+            cgroups.destroy(relative)
+            return ""
+        return relative
 
     def _new_state(self, container: Container) -> State:
         return State(
@@ -181,6 +203,7 @@ class Runtime:
             providers=providers,
             hook=self.manager.hook,
             plugin_state=state.plugin_state,
+            cgroup=state.cgroup,
             annotations=state.annotations,
         )
         return state, container
@@ -219,7 +242,18 @@ class Runtime:
     def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
         log.debug("kill %s with signal %d", container_id, sig)
         state, container = self.load(container_id)
-        if state.current_status() not in (CREATED, RUNNING):
+        status = state.current_status()
+        if status == PAUSED and sig == signal.SIGKILL:
+            os.kill(
+                state.pid, signal.SIGKILL
+            )  # frozen: the control socket cannot answer
+            cgroups.freeze(container.cgroup, False)
+            return
+        if status == PAUSED:
+            raise WrongStatusError(
+                f"container {container_id} is paused: resume it first, or send KILL"
+            )
+        if status not in (CREATED, RUNNING):
             raise container_not_running(container_id)
         try:
             request = {"op": "kill", "signal": sig, "all": all_processes}
@@ -230,6 +264,36 @@ class Runtime:
             os.kill(
                 state.pid, signal.SIGKILL
             )  # the sandbox hangs; end it and everything in it
+
+    # --- pause, resume ----------------------------------------------------------
+
+    def pause(self, container_id: str, paused: bool) -> None:
+        """Freeze (PAUSED true) or thaw every process of the container."""
+        with self.store.locked(container_id):
+            state, container = self.load(container_id)
+            status = state.current_status()
+            expected = RUNNING if paused else PAUSED
+            if status != expected:
+                command = "pause" if paused else "resume"
+                raise WrongStatusError(
+                    f"cannot {command} container {container_id}: its status is {status}, "
+                    f"not {expected}"
+                )
+            if not container.cgroup:
+                raise WrongStatusError(
+                    f"container {container_id} has no cgroup to freeze"
+                )
+            cgroups.freeze(container.cgroup, paused)
+            state.status = PAUSED if paused else RUNNING
+            self.store.save(state)
+
+    def stats(self, container_id: str) -> dict[str, Any]:
+        state, container = self.load(container_id)
+        if not state.sandbox_alive():
+            raise container_not_running(container_id)
+        if container.cgroup:
+            return cgroups.stats(container.cgroup)
+        return {}
 
     # --- exec -----------------------------------------------------------------------
 
@@ -305,6 +369,11 @@ class Runtime:
     ) -> list[str]:
         """End the sandbox, run the teardown hooks, remove the state; never stop early."""
         errors = []
+        if container.cgroup:
+            try:
+                cgroups.freeze(container.cgroup, False)  # a frozen process cannot die
+            except cgroups.CgroupError:
+                pass
         if pid > 0 and start_time and _start_time(pid) == start_time:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -315,6 +384,8 @@ class Runtime:
             except ProcessLookupError:
                 pass
         _reap(pid)
+        if container.cgroup:
+            errors += cgroups.destroy(container.cgroup)
         errors += self.manager.teardown(container, hookspecs.TEARDOWN_HOOKS[:-1])
         if container.state_dir:
             self.store.remove(container.id)

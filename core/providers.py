@@ -55,6 +55,7 @@ class Container:
     hook: Any = None
     syscall_hooks: dict[str, list[Any]] = field(default_factory=dict)
     before_pivot: Callable[[], None] | None = None
+    cgroup: str = ""
     plugin_state: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

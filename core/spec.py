@@ -101,9 +101,10 @@ SHAPES: dict[str, Any] = {
 }
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 # Sections of config.json that this version reads but does not apply yet. Engines
-# set linux.resources on every container, so that one is only logged with --debug.
+# set the device list on every container, so that one is only logged with
+# --debug; the sandbox refuses device nodes and mounts the rootfs nodev instead.
 NOT_APPLIED = ("linux.sysctl", "linux.seccomp")
-NOT_APPLIED_QUIET = ("linux.resources", "linux.devices")
+NOT_APPLIED_QUIET = ("linux.resources.devices", "linux.devices")
 
 
 def check_shapes(raw: dict[str, Any], where: str) -> None:

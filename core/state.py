@@ -37,6 +37,7 @@ CONTROL_SOCKET = "control.sock"
 EXIT_FILE = "exit.json"
 
 CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+PAUSED = "paused"
 
 
 def validate_id(container_id: str) -> str:
@@ -72,6 +73,7 @@ class State:
     namespaces: list[dict[str, Any]] = field(default_factory=list)
     plugin_state: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
+    cgroup: str = ""  # relative to each hierarchy root; "" when there is none
     owner: str = ""
 
     def sandbox_alive(self) -> bool:
@@ -83,7 +85,7 @@ class State:
     def current_status(self) -> str:
         if self.status == CREATING:
             return CREATING if self.sandbox_alive() else STOPPED
-        if self.status in (CREATED, RUNNING) and not self.sandbox_alive():
+        if self.status in (CREATED, RUNNING, PAUSED) and not self.sandbox_alive():
             return STOPPED
         return self.status
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "list": "list_", "kill": "kill", "delete": "delete", "wait": "wait",
     "spec": "spec", "do": "do", "exec": "exec_", "ps": "ps", "events": "events",
     "features": "features", "version": "version", "plugins": "plugins",
+    "pause": "pause", "resume": "resume",
 }  # fmt: skip
 
 

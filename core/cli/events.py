@@ -1,31 +1,23 @@
 import json
+import time
 
 import click
 
-from ..errors import container_not_running
 from .options import container_id
-from .ps import sandbox_pids
 
 
 @click.command("events")
 @click.option("--stats", is_flag=True, help="Print one stats event and exit.")
-@click.option("--interval", default=5, help="Seconds between stats events.")
+@click.option(
+    "--interval", default=5, show_default=True, help="Seconds between stats events."
+)
 @container_id
 @click.pass_obj
 def command(obj, stats, interval, container_id):
-    """Print resource statistics of the container as JSON events."""
-    import time
-
+    """Print the container's memory, CPU and pids statistics as JSON events."""
     while True:
-        state = obj.store.load(container_id)
-        if not state.sandbox_alive():
-            raise container_not_running(container_id)
-        event = {
-            "type": "stats",
-            "id": container_id,
-            "data": {"pids": {"current": len(sandbox_pids(state.pid))}},
-        }
-        click.echo(json.dumps(event))
+        data = obj.runtime.stats(container_id)
+        click.echo(json.dumps({"type": "stats", "id": container_id, "data": data}))
         if stats:
             return
         time.sleep(interval)

@@ -20,7 +20,7 @@ def command():
             "capabilities": [
                 f"CAP_{name}" for name in CAPABILITY_NAMES if name != "SYS_PTRACE"
             ],
-            "cgroup": {"v1": False, "v2": False, "systemd": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": False},
             # The sandbox's own filter always applies; the spec's linux.seccomp does not yet.
             "seccomp": {"enabled": False},
             "apparmor": {"enabled": False},

@@ -1,0 +1,252 @@
+"""The container's cgroups: linux.resources limits, freezing, and statistics.
+
+Both layouts are handled. With cgroup v2 (``/sys/fs/cgroup/cgroup.controllers``
+exists) there is one directory per container. With v1 there is one directory
+per controller, and hybrid hosts (v1 with a v2 mount at
+``/sys/fs/cgroup/unified``) are treated as v1.
+
+The container's directory is ``linux.cgroupsPath`` under each hierarchy root, or
+``/stockade/<id>`` when the spec gives none. ``--systemd-cgroup`` paths of the
+form ``slice:prefix:name`` become ``slice/prefix-name.scope`` in the cgroupfs
+tree; systemd itself is not asked for anything.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .errors import SpecError, StockadeError
+
+ROOT = "/sys/fs/cgroup"
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer")
+# v2 weight from v1 shares (2..262144 -> 1..10000), as runc converts it.
+MAX_SHARES = 262144
+
+
+class CgroupError(StockadeError):
+    pass
+
+
+def unified() -> bool:
+    return os.path.exists(os.path.join(ROOT, "cgroup.controllers"))
+
+
+def relative_path(container_id: str, spec_path: str | None) -> str:
+    """Return the container's cgroup path, relative to each hierarchy root."""
+    if not spec_path:
+        return f"stockade/{container_id}"
+    if ":" in spec_path and not spec_path.startswith("/"):
+        parts = spec_path.split(":")
+        if len(parts) != 3:
+            raise SpecError(
+                f"linux.cgroupsPath {spec_path!r} must be slice:prefix:name"
+            )
+        slice_name, prefix, name = parts
+        return f"{slice_name or 'system.slice'}/{prefix}-{name}.scope"
+    cleaned = os.path.normpath("/" + spec_path).lstrip("/")
+    if not cleaned or cleaned.startswith(".."):
+        raise SpecError(f"linux.cgroupsPath {spec_path!r} is not a usable path")
+    return cleaned
+
+
+def directories(relative: str) -> dict[str, str]:
+    """Return controller -> directory of the container ("" for the v2 directory)."""
+    if unified():
+        return {"": os.path.join(ROOT, relative)}
+    found = {}
+    for controller in V1_CONTROLLERS:
+        base = os.path.join(ROOT, controller)
+        if os.path.isdir(base):
+            found[controller] = os.path.join(base, relative)
+    return found
+
+
+def create(relative: str, resources: dict[str, Any], pid: int) -> None:
+    """Make the container's cgroups, set RESOURCES, and move PID into them."""
+    dirs = directories(relative)
+    if not dirs:
+        raise CgroupError(f"no cgroup hierarchy found under {ROOT}")
+    for controller, path in dirs.items():
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise CgroupError(f"cannot create cgroup {path}: {exc.strerror}") from None
+        if controller == "cpuset":
+            _inherit_cpuset(path)
+    if "" in dirs:
+        _apply_v2(dirs[""], resources)
+    else:
+        _apply_v1(dirs, resources)
+    for path in dirs.values():
+        _write(path, "cgroup.procs", str(pid))
+
+
+def destroy(relative: str) -> list[str]:
+    """Remove the container's cgroups; return the errors, never raise."""
+    errors = []
+    for path in directories(relative).values():
+        for attempt in range(50):  # the last processes may still be exiting
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if attempt == 49:
+                    errors.append(f"cannot remove cgroup {path}: {exc.strerror}")
+                time.sleep(0.02)
+        if relative.startswith("stockade/"):
+            try:
+                os.rmdir(os.path.dirname(path))  # the shared parent, once it is empty
+            except OSError:
+                pass
+    return errors
+
+
+def freeze(relative: str, frozen: bool) -> None:
+    dirs = directories(relative)
+    if "" in dirs:
+        _write(dirs[""], "cgroup.freeze", "1" if frozen else "0")
+        return
+    if "freezer" not in dirs:
+        raise CgroupError("this host has no freezer cgroup, so pause is not possible")
+    state = "FROZEN" if frozen else "THAWED"
+    _write(dirs["freezer"], "freezer.state", state)
+    for _ in range(500):
+        if _read(dirs["freezer"], "freezer.state").strip() == state:
+            return
+        time.sleep(0.01)
+    raise CgroupError(f"cgroup {dirs['freezer']} did not become {state}")
+
+
+def stats(relative: str) -> dict[str, Any]:
+    """Return memory, CPU and pids counters in the shape of runc's events --stats."""
+    dirs = directories(relative)
+    if "" in dirs:
+        path = dirs[""]
+        usage = int(_read(path, "memory.current") or 0)
+        cpu_usec = _key(_read(path, "cpu.stat"), "usage_usec")
+        pids = int(_read(path, "pids.current") or 0)
+        cpu_ns = cpu_usec * 1000
+    else:
+        usage = int(_read(dirs.get("memory", ""), "memory.usage_in_bytes") or 0)
+        cpu_ns = int(_read(dirs.get("cpuacct", ""), "cpuacct.usage") or 0)
+        pids = int(_read(dirs.get("pids", ""), "pids.current") or 0)
+    return {
+        "cpu": {"usage": {"total": cpu_ns}},
+        "memory": {"usage": {"usage": usage}},
+        "pids": {"current": pids},
+    }
+
+
+# --- limits ----------------------------------------------------------------
+
+
+def _apply_v1(dirs: dict[str, str], resources: dict[str, Any]) -> None:
+    memory = resources.get("memory") or {}
+    cpu = resources.get("cpu") or {}
+    pids = resources.get("pids") or {}
+    settings = [
+        ("memory", "memory.limit_in_bytes", memory.get("limit")),
+        ("memory", "memory.soft_limit_in_bytes", memory.get("reservation")),
+        ("memory", "memory.swappiness", memory.get("swappiness")),
+        ("cpu", "cpu.shares", cpu.get("shares")),
+        ("cpu", "cpu.cfs_period_us", cpu.get("period")),
+        ("cpu", "cpu.cfs_quota_us", cpu.get("quota")),
+        ("cpuset", "cpuset.cpus", cpu.get("cpus")),
+        ("cpuset", "cpuset.mems", cpu.get("mems")),
+        ("pids", "pids.max", _pids_max(pids.get("limit"))),
+        ("blkio", "blkio.weight", (resources.get("blockIO") or {}).get("weight")),
+    ]
+    for controller, name, value in settings:
+        if value is None:
+            continue
+        if controller not in dirs:
+            raise CgroupError(
+                f"linux.resources sets {name}, but this host has no {controller} cgroup"
+            )
+        _write(dirs[controller], name, str(value))
+
+
+def _apply_v2(path: str, resources: dict[str, Any]) -> None:
+    memory = resources.get("memory") or {}
+    cpu = resources.get("cpu") or {}
+    pids = resources.get("pids") or {}
+    settings = [
+        ("memory.max", _limit(memory.get("limit"))),
+        ("memory.low", memory.get("reservation")),
+        ("cpu.weight", _weight(cpu.get("shares"))),
+        ("cpu.max", _cpu_max(cpu.get("quota"), cpu.get("period"))),
+        ("cpuset.cpus", cpu.get("cpus")),
+        ("cpuset.mems", cpu.get("mems")),
+        ("pids.max", _pids_max(pids.get("limit"))),
+        ("io.weight", (resources.get("blockIO") or {}).get("weight")),
+    ]
+    for name, value in settings:
+        if value is not None:
+            _write(path, name, str(value))
+
+
+def _pids_max(limit: Any) -> Any:
+    if limit is None:
+        return None
+    return "max" if limit <= 0 else limit
+
+
+def _limit(value: Any) -> Any:
+    return "max" if value == -1 else value
+
+
+def _weight(shares: Any) -> Any:
+    if shares is None:
+        return None
+    return 1 + ((int(shares) - 2) * 9999) // (MAX_SHARES - 2)
+
+
+def _cpu_max(quota: Any, period: Any) -> Any:
+    if quota is None and period is None:
+        return None
+    quota_text = "max" if quota is None or quota < 0 else str(quota)
+    return f"{quota_text} {period or 100000}"
+
+
+# --- files -------------------------------------------------------------------
+
+
+def _inherit_cpuset(path: str) -> None:
+    """A new v1 cpuset is empty, and a process cannot join it until it is filled."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not _read(path, name).strip():
+            parent = os.path.dirname(path)
+            if not _read(parent, name).strip():
+                _inherit_cpuset(parent)
+            _write(path, name, _read(parent, name).strip())
+
+
+def _write(directory: str, name: str, value: str) -> None:
+    path = os.path.join(directory, name)
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        raise CgroupError(f"cannot write {value!r} to {path}: {exc.strerror}") from None
+
+
+def _read(directory: str, name: str) -> str:
+    if not directory:
+        return ""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _key(text: str, key: str) -> int:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
