@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from stockade import cgroups
 
 
@@ -22,6 +21,11 @@ def limits(memory=None, pids=None, path=None):  # type: ignore[no-untyped-def]
             config["linux"]["cgroupsPath"] = path
 
     return edit
+
+
+def read(directory: str, name: str) -> str:
+    with open(os.path.join(directory, name)) as f:
+        return f.read().strip()
 
 
 @pytest.fixture
