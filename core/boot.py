@@ -81,7 +81,13 @@ class Sandbox:
         self.launcher = ProcessLauncher(container.spec.process)
         make_cwd(self.launcher.cwd)
         find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
-        control.send(report, {"op": "ready"})
+        if container.spec.process.get("terminal"):
+            # Opened after pivot_root, so the pty belongs to the container's devpts.
+            master, self.launcher.terminal_fd = os.openpty()
+            control.send(report, {"op": "ready"}, [master])
+            os.close(master)
+        else:
+            control.send(report, {"op": "ready"})
         report.close()
 
     def _run_create_hooks(self, report: socket.socket) -> None:

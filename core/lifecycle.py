@@ -68,10 +68,12 @@ class Runtime:
         bundle: str,
         pid_file: str | None = None,
         spec: spec_module.Spec | None = None,
+        console_socket: str | None = None,
     ) -> Container:
         log.debug("create %s from bundle %s", container_id, bundle)
         self.store.path(container_id)  # validates the id before anything else
         spec = spec or spec_module.load(bundle)
+        _check_console(spec, console_socket)
         ignored = spec_module.not_applied(spec.raw)
         if ignored:
             log.warning(
@@ -98,9 +100,11 @@ class Runtime:
                 state.namespaces = [dataclasses.asdict(n) for n in container.namespaces]
                 self.manager.file_access(container)
                 self._save_progress(state, container)
-                container.sandbox_pid = sandbox.spawn(
+                container.sandbox_pid, terminal = sandbox.spawn(
                     container, self.settings.boot_timeout
                 )
+                if terminal is not None:
+                    _send_terminal(console_socket, terminal)
                 self._save_progress(state, container)
                 state.cgroup = container.cgroup = self._join_cgroups(container)
                 self._save_progress(state, container)
@@ -408,8 +412,9 @@ class Runtime:
         return read_exit_code(directory)
 
     def run(self, container_id: str, bundle: str, pid_file: str | None = None,
-            detach: bool = False, spec: spec_module.Spec | None = None) -> int:  # fmt: skip
-        container = self.create(container_id, bundle, pid_file, spec)
+            detach: bool = False, spec: spec_module.Spec | None = None,
+            console_socket: str | None = None) -> int:  # fmt: skip
+        container = self.create(container_id, bundle, pid_file, spec, console_socket)
         try:
             self.start(container_id)
         except BaseException:
@@ -427,6 +432,43 @@ class Runtime:
             self.delete(container_id, force=True)
         except StockadeError as exc:
             log.warning("%s", exc)
+
+
+def _check_console(spec: spec_module.Spec, console_socket: str | None) -> None:
+    """Pair process.terminal with --console-socket, as runc does."""
+    terminal = bool(spec.process.get("terminal"))
+    if terminal and not console_socket:
+        raise ConfigError(
+            "process.terminal is true, so pass --console-socket: the pty master is "
+            "sent there"
+        )
+    if console_socket and not terminal:
+        raise ConfigError(
+            f"--console-socket {console_socket} needs process.terminal set to true"
+        )
+
+
+def _send_terminal(path: str | None, master: int) -> None:
+    """Send the pty master to the console socket, as runc does, then close it."""
+    import array
+    import socket as socket_module
+
+    try:
+        with socket_module.socket(
+            socket_module.AF_UNIX, socket_module.SOCK_STREAM
+        ) as sock:
+            sock.connect(path or "")
+            rights = array.array("i", [master])
+            sock.sendmsg(
+                [b"/dev/ptmx"],
+                [(socket_module.SOL_SOCKET, socket_module.SCM_RIGHTS, rights)],
+            )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot send the terminal to --console-socket {path}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        os.close(master)
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -8,8 +8,10 @@ exited": the pipe reaches end-of-file with no data exactly when exec worked.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
+import termios
 import stat
 from typing import Any
 
@@ -37,6 +39,8 @@ class ProcessLauncher:
         self.capabilities = Capabilities.from_spec(process.get("capabilities") or {})
         self._error_read = -1
         self._error_write = -1
+        # The pty the process gets as its stdio and controlling terminal, if any.
+        self.terminal_fd: int | None = None
 
     def before_fork(self) -> None:
         self._error_read, self._error_write = os.pipe2(os.O_CLOEXEC)
@@ -70,7 +74,18 @@ class ProcessLauncher:
         os.close(self._error_read)
         return b"".join(chunks).decode(errors="replace") or None
 
+    def _attach_terminal(self) -> None:
+        """Make the pty this session's controlling terminal and the process's stdio."""
+        if self.terminal_fd is None:
+            return
+        if os.getsid(0) != os.getpid():
+            os.setsid()
+        fcntl.ioctl(self.terminal_fd, termios.TIOCSCTTY, 0)
+        for target in (0, 1, 2):
+            os.dup2(self.terminal_fd, target)
+
     def _apply(self) -> None:
+        self._attach_terminal()
         for kind, soft, hard in self.rlimits:
             try:
                 resource.setrlimit(kind, (soft, hard))

@@ -26,8 +26,11 @@ from .providers import Container
 LISTEN_BACKLOG = 32
 
 
-def spawn(container: Container, timeout: float) -> int:
-    """Start the sandbox process of CONTAINER; return its pid once it is ready."""
+def spawn(container: Container, timeout: float) -> tuple[int, int | None]:
+    """Start the sandbox process of CONTAINER; return its pid once it is ready.
+
+    With process.terminal, also return the pty master the sandbox opened.
+    """
     state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(
         socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
@@ -110,7 +113,7 @@ def _namespace(container: Container, kind: str):  # type: ignore[no-untyped-def]
 
 def _await_ready(
     container: Container, channel: socket.socket, intermediate: int, deadline: float
-) -> int:
+) -> tuple[int, int | None]:
     sandbox_pid = 0
     try:
         while True:
@@ -122,7 +125,7 @@ def _await_ready(
                 )
             channel.settimeout(remaining)
             try:
-                message, _ = control.receive(channel)
+                message, fds = control.receive(channel)
             except TimeoutError:
                 continue
             if message is None:
@@ -145,7 +148,7 @@ def _await_ready(
                     raise
                 control.send(channel, {"op": "continue", "state": state})
             elif op == "ready":
-                return sandbox_pid
+                return sandbox_pid, fds[0] if fds else None
             elif op == "error":
                 raise SandboxError(f"container {container.id}: {message.get('error')}")
     except BaseException:

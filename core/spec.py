@@ -178,11 +178,6 @@ def check(spec: Spec, where: str) -> None:
     ocihooks.check(spec.raw, where)
     if "ociVersion" not in spec.raw:
         raise SpecError(f"{where}: missing ociVersion")
-    if spec.process.get("terminal"):
-        raise SpecError(
-            f"{where}: process.terminal is true, but this version cannot give a container "
-            f"a terminal yet; set it to false"
-        )
     check_process(spec.process, where)
     if not os.path.isdir(spec.root_path):
         raise SpecError(

@@ -151,3 +151,22 @@ def test_containerd_run(containerd, no_engine_leaks):
                         "sh", "-c", "echo from-containerd; exit 6")  # fmt: skip
     assert result.stdout == "from-containerd\n"
     assert result.returncode == 6
+
+
+def test_podman_tty(podman, clients_dir, no_engine_leaks):
+    if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
+        pytest.skip("script(1) from bsdutils is needed to give podman a terminal")
+    env_script = clients_dir / "podman" / "env.sh"
+    inner = (
+        f"source {shlex.quote(str(env_script))}; "
+        f"pm --runtime {shlex.quote(STOCKADE)} run --rm -it {IMAGE} sh"
+    )
+    result = subprocess.run(
+        ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
+        input="echo inside-$((2+3)); tty; exit 7\n",
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = result.stdout.replace("\r", "")
+    assert result.returncode == 7
+    assert "inside-5\n" in output
+    assert "/dev/pts/0\n" in output

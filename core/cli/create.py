@@ -35,4 +35,4 @@ def command(
     from .options import check_terminal
 
     check_terminal(bundle, console_socket, preserve_fds)
-    obj.runtime.create(container_id, bundle, pid_file)
+    obj.runtime.create(container_id, bundle, pid_file, console_socket=console_socket)

@@ -24,11 +24,6 @@ container_id = click.argument("container_id", metavar="ID")
 
 
 def check_terminal(bundle: str, console_socket: str | None, preserve_fds: int) -> None:
-    """Reject the terminal and fd-passing options this version does not implement."""
+    """Reject the fd-passing option this version does not implement."""
     if preserve_fds:
         raise ConfigError(f"--preserve-fds={preserve_fds} is not supported yet; pass 0")
-    if console_socket:
-        raise ConfigError(
-            f"--console-socket {console_socket}: terminals are not supported yet; "
-            f"set process.terminal to false in {os.path.join(bundle, 'config.json')}"
-        )

@@ -41,4 +41,7 @@ def command(
 ):
     """Create and start a container, wait for it, delete it; exit with its status."""
     check_terminal(bundle, console_socket, preserve_fds)
-    sys.exit(obj.runtime.run(container_id, bundle, pid_file, detach))
+    code = obj.runtime.run(
+        container_id, bundle, pid_file, detach, console_socket=console_socket
+    )
+    sys.exit(code)
