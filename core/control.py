@@ -117,11 +117,12 @@ def request(
 
 def open_exec(
     state_dir: str, process: dict[str, Any], fds: list[int]
-) -> tuple[socket.socket, dict[str, Any]]:
+) -> tuple[socket.socket, dict[str, Any], list[int]]:
     """Ask the sandbox to start PROCESS with FDS as its stdio.
 
-    Returns the connection, which later carries the process's exit, and the
-    reply with its pid inside the sandbox.
+    Returns the connection, which later carries the process's exit, the
+    reply with its pid inside the sandbox, and the descriptors that came with
+    it (the pty master, for a process with a terminal).
     """
     dirfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -137,10 +138,10 @@ def open_exec(
         )
     finally:
         os.close(dirfd)
-    _close_all(received)
     if reply is None or not reply.get("ok"):
+        _close_all(received)
         sock.close()
         error = reply.get("error") if reply else "the sandbox closed the connection"
         raise SandboxError(str(error))
     sock.settimeout(None)
-    return sock, reply
+    return sock, reply, received

@@ -10,7 +10,8 @@ Protocol on the socketpair with the sandbox, one JSON message per record:
 
 - request ``{"op": "exec", "id": N, "process": {...}}`` with three descriptors
   (stdin, stdout, stderr of the new process);
-- reply ``{"op": "started", "id": N, "pid": P}`` once the process has exec'd, or
+- reply ``{"op": "started", "id": N, "pid": P}`` once the process has exec'd,
+  with the pty master alongside when the process has a terminal, or
   ``{"op": "failed", "id": N, "error": "..."}``;
 - later ``{"op": "exited", "pid": P, "status": S}`` with its wait status.
 """
@@ -59,16 +60,22 @@ def _start(
     prepare_child: Callable[[], None],
 ) -> None:
     request_id = message.get("id")
+    master = -1
     try:
         if len(fds) != 3:
             raise StockadeError(
                 "exec needs exactly three descriptors: stdin, stdout, stderr"
             )
         launcher = ProcessLauncher(message["process"])
+        if message["process"].get("terminal"):
+            # Opened here, inside the container, so the pty is in its own devpts.
+            master, launcher.terminal_fd = os.openpty()
         launcher.before_fork()
         pid = os.fork()
         if pid == 0:
             _child(fds, launcher, prepare_child)
+        if launcher.terminal_fd is not None:
+            os.close(launcher.terminal_fd)
         error = launcher.result()
     except (StockadeError, OSError, KeyError, ValueError) as exc:
         error, pid = str(exc), 0
@@ -76,9 +83,12 @@ def _start(
         for fd in fds:
             os.close(fd)
     if error is None:
-        control.send(channel, {"op": "started", "id": request_id, "pid": pid})
+        reply = {"op": "started", "id": request_id, "pid": pid}
+        control.send(channel, reply, [master] if master >= 0 else None)
     else:
         control.send(channel, {"op": "failed", "id": request_id, "error": error})
+    if master >= 0:
+        os.close(master)
 
 
 def _child(
@@ -147,20 +157,22 @@ class ExecBroker:
                 message, fds = control.receive(self.channel)
             except (StockadeError, OSError):
                 return
-            for fd in fds:
-                os.close(fd)
             if message is None:
                 return
-            self._dispatch(message)
+            try:
+                self._dispatch(message, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
+    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
         op = message.get("op")
         with self.lock:
             if op == "started":
                 conn = self.waiting.pop(message["id"], None)
                 if conn is not None:
                     self.running[message["pid"]] = conn
-                    _send_quietly(conn, {"ok": True, "pid": message["pid"]})
+                    _send_quietly(conn, {"ok": True, "pid": message["pid"]}, fds)
             elif op == "failed":
                 conn = self.waiting.pop(message["id"], None)
                 if conn is not None:
@@ -173,8 +185,10 @@ class ExecBroker:
                     conn.close()
 
 
-def _send_quietly(conn: socket.socket, message: dict[str, Any]) -> None:
+def _send_quietly(
+    conn: socket.socket, message: dict[str, Any], fds: list[int] | None = None
+) -> None:
     try:
-        control.send(conn, message)
+        control.send(conn, message, fds)
     except OSError:
         pass  # the CLI went away; the process runs on regardless

@@ -302,7 +302,7 @@ class Runtime:
     # --- exec -----------------------------------------------------------------------
 
     def exec(self, container_id: str, process: dict[str, Any], detach: bool = False,
-             pid_file: str | None = None) -> int:  # fmt: skip
+             pid_file: str | None = None, console_socket: str | None = None) -> int:  # fmt: skip
         """Run PROCESS in the running container; return its exit code (0 if detached).
 
         With DETACH, a waiter process stays behind whose exit status is the
@@ -316,7 +316,17 @@ class Runtime:
                 f"cannot exec in container {container_id}: its status is {status}, "
                 f"and exec needs a running container"
             )
-        conn, reply = control.open_exec(container.state_dir, process, [0, 1, 2])
+        terminal = bool(process.get("terminal"))
+        if terminal != bool(console_socket):
+            raise ConfigError(
+                "exec --tty and --console-socket go together: the pty master is sent "
+                "to the console socket"
+            )
+        conn, reply, received = control.open_exec(
+            container.state_dir, process, [0, 1, 2]
+        )
+        if received:
+            _send_terminal(console_socket, received[0])
         if detach:
             waiter = os.fork()
             if waiter == 0:

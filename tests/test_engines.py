@@ -170,3 +170,24 @@ def test_podman_tty(podman, clients_dir, no_engine_leaks):
     assert result.returncode == 7
     assert "inside-5\n" in output
     assert "/dev/pts/0\n" in output
+
+
+def test_podman_exec_tty(podman, clients_dir, no_engine_leaks):
+    if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
+        pytest.skip("script(1) from bsdutils is needed to give podman a terminal")
+    container = podman("run", "-d", IMAGE, "sleep", "100").stdout.strip()
+    env_script = clients_dir / "podman" / "env.sh"
+    inner = (
+        f"source {shlex.quote(str(env_script))}; "
+        f"pm --runtime {shlex.quote(STOCKADE)} exec -it {container} sh"
+    )
+    result = subprocess.run(
+        ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
+        input="echo exec-tty-$((4+4)); tty; exit 9\n",
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    podman("rm", "-f", container)
+    output = result.stdout.replace("\r", "")
+    assert result.returncode == 9
+    assert "exec-tty-8\n" in output
+    assert "/dev/pts/" in output

@@ -110,3 +110,21 @@ def test_exec_launcher_protected(running):
     assert len(results) == 2
     assert all(result.endswith("=1") for result in results)
     assert running("exec", "c1", "true").returncode == 0
+
+
+def test_exec_tty_through_console_socket(running, tmp_path):
+    from test_terminal import ConsoleSocket
+
+    console = ConsoleSocket(
+        tmp_path / "exec-console.sock", b"echo via-$((3*3)); exit 4\n"
+    )
+    result = running("exec", "--tty", "--console-socket", str(console.path), "c1", "sh")
+    output = console.close()
+    assert result.returncode == 4
+    assert b"via-9\n" in output
+
+
+def test_exec_tty_needs_console_socket(running):
+    result = running("exec", "--tty", "c1", "sh")
+    assert result.returncode == 1
+    assert "--console-socket" in result.stderr

@@ -38,8 +38,17 @@ from .options import container_id
 )
 @click.option("--cap", "-c", multiple=True, help="Capability to add, such as CAP_KILL.")
 @click.option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
-@click.option("--tty", "-t", is_flag=True, help="Not supported yet.")
-@click.option("--console-socket", default=None, help="Not supported yet.")
+@click.option(
+    "--tty",
+    "-t",
+    is_flag=True,
+    help="Give the process a terminal; its master goes to --console-socket.",
+)
+@click.option(
+    "--console-socket",
+    default=None,
+    help="Unix socket that receives the terminal's master fd.",
+)
 @click.option("--preserve-fds", type=int, default=0, help="Accepted; must be 0.")
 @click.option("--process-label", default=None, hidden=True)
 @click.option("--apparmor", default=None, hidden=True)
@@ -51,8 +60,6 @@ def command(obj, process_file, detach, pid_file, cwd, env, user, additional_gids
             no_new_privs, tty, console_socket, preserve_fds, process_label, apparmor,
             ignore_paused, container_id, command):  # fmt: skip
     """Run a process inside a running container; exit with its exit status."""
-    if tty or console_socket:
-        raise ConfigError("exec --tty and --console-socket are not supported yet")
     if preserve_fds:
         raise ConfigError(f"--preserve-fds={preserve_fds} is not supported yet; pass 0")
     runtime = obj.runtime
@@ -65,7 +72,15 @@ def command(obj, process_file, detach, pid_file, cwd, env, user, additional_gids
         process = dict(container.spec.process)
         process["args"] = list(command)
         _apply_options(process, cwd, env, user, additional_gids, cap, no_new_privs)
-    code = runtime.exec(container_id, process, detach=detach, pid_file=pid_file)
+    if tty:
+        process["terminal"] = True
+    code = runtime.exec(
+        container_id,
+        process,
+        detach=detach,
+        pid_file=pid_file,
+        console_socket=console_socket,
+    )
     sys.exit(code)
 
 
@@ -83,7 +98,7 @@ def _load_process(path: str) -> dict[str, Any]:
 def _apply_options(
     process: dict[str, Any], cwd, env, user, groups, caps, no_new_privs
 ) -> None:  # type: ignore[no-untyped-def]
-    process.pop("terminal", None)
+    process["terminal"] = False  # --tty sets it
     if cwd:
         process["cwd"] = cwd
     if env:
