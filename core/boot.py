@@ -22,6 +22,7 @@ import traceback
 from typing import Any, NoReturn
 
 from . import control, execd, linux, ocihooks
+from .sentry import oci_seccomp
 from .errors import SandboxError, SpecError, StockadeError
 from .process import EXEC_FAILED, ProcessLauncher, find_executable
 from .providers import FILE_ACCESS, PLATFORM, Container
@@ -63,6 +64,7 @@ class Sandbox:
         # never exits between carrying out a request and replying to it.
         self.reply_lock = threading.RLock()
         self.broker: execd.ExecBroker | None = None
+        self.spec_filter: bytes | None = None
 
     # --- boot -------------------------------------------------------------------
 
@@ -76,9 +78,13 @@ class Sandbox:
             linux.setdomainname(domain)
         container.syscall_hooks = prepare_sandbox_plugins(container)
         self.platform.prepare(container)
+        profile = container.spec.linux.get("seccomp")
+        # Compiled before pivot_root: libseccomp and the cache are host files.
+        self.spec_filter = oci_seccomp.program(profile) if profile else None
         container.before_pivot = lambda: self._run_create_hooks(report)
         container.providers[FILE_ACCESS].setup_root(container)
         self.launcher = ProcessLauncher(container.spec.process)
+        self.launcher.spec_filter = self.spec_filter
         make_cwd(self.launcher.cwd)
         find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
         if container.spec.process.get("terminal"):
@@ -131,7 +137,7 @@ class Sandbox:
             for item in (self.listener, ours):
                 item.close()
             os.close(self.state_fd)
-            execd.serve(theirs, self.platform.prepare_exec_child)
+            execd.serve(theirs, self.platform.prepare_exec_child, self.spec_filter)
 
         self.platform.spawn_helper(self.container, launcher_main)
         theirs.close()

@@ -31,8 +31,16 @@ from .errors import StockadeError
 from .process import ProcessLauncher
 
 
-def serve(channel: socket.socket, prepare_child: Callable[[], None]) -> NoReturn:
-    """Run the launcher loop; PREPARE_CHILD runs in each new child before exec."""
+def serve(
+    channel: socket.socket,
+    prepare_child: Callable[[], None],
+    spec_filter: bytes | None = None,
+) -> NoReturn:
+    """Run the launcher loop; PREPARE_CHILD runs in each new child before exec.
+
+    SPEC_FILTER, the container's linux.seccomp program, applies to every
+    process started here, as it does to the init.
+    """
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -50,7 +58,7 @@ def serve(channel: socket.socket, prepare_child: Callable[[], None]) -> NoReturn
                 continue
             if message is None:
                 os._exit(0)  # the sandbox is gone
-            _start(channel, message, fds, prepare_child)
+            _start(channel, message, fds, prepare_child, spec_filter)
 
 
 def _start(
@@ -58,6 +66,7 @@ def _start(
     message: dict[str, Any],
     fds: list[int],
     prepare_child: Callable[[], None],
+    spec_filter: bytes | None,
 ) -> None:
     request_id = message.get("id")
     master = -1
@@ -67,6 +76,7 @@ def _start(
                 "exec needs exactly three descriptors: stdin, stdout, stderr"
             )
         launcher = ProcessLauncher(message["process"])
+        launcher.spec_filter = spec_filter
         if message["process"].get("terminal"):
             # Opened here, inside the container, so the pty is in its own devpts.
             master, launcher.terminal_fd = os.openpty()

@@ -16,6 +16,7 @@ import stat
 from typing import Any
 
 from . import linux
+from .sentry import bpf
 from .errors import SpecError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,6 +42,8 @@ class ProcessLauncher:
         self._error_write = -1
         # The pty the process gets as its stdio and controlling terminal, if any.
         self.terminal_fd: int | None = None
+        # The BPF of the spec's linux.seccomp profile, loaded where runc loads it.
+        self.spec_filter: bytes | None = None
 
     def before_fork(self) -> None:
         self._error_read, self._error_write = os.pipe2(os.O_CLOEXEC)
@@ -86,6 +89,10 @@ class ProcessLauncher:
 
     def _apply(self) -> None:
         self._attach_terminal()
+        if self.spec_filter and not self.no_new_privileges:
+            # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+            # capability sets below may drop, so it goes in first.
+            bpf.load(self.spec_filter)
         for kind, soft, hard in self.rlimits:
             try:
                 resource.setrlimit(kind, (soft, hard))
@@ -104,6 +111,8 @@ class ProcessLauncher:
         self.capabilities.apply()
         if self.no_new_privileges:
             linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+            if self.spec_filter:
+                bpf.load(self.spec_filter)  # last, so it cannot stop the set-up above
 
 
 class Capabilities:

@@ -103,7 +103,7 @@ CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient
 # Sections of config.json that this version reads but does not apply yet. Engines
 # set the device list on every container, so that one is only logged with
 # --debug; the sandbox refuses device nodes and mounts the rootfs nodev instead.
-NOT_APPLIED = ("linux.sysctl", "linux.seccomp")
+NOT_APPLIED = ("linux.sysctl",)
 NOT_APPLIED_QUIET = ("linux.resources.devices", "linux.devices")
 
 
@@ -176,6 +176,10 @@ def check(spec: Spec, where: str) -> None:
 
     check_shapes(spec.raw, where)
     ocihooks.check(spec.raw, where)
+    if "seccomp" in spec.linux:
+        from .sentry import oci_seccomp
+
+        oci_seccomp.check(spec.linux["seccomp"], where)
     if "ociVersion" not in spec.raw:
         raise SpecError(f"{where}: missing ociVersion")
     check_process(spec.process, where)

@@ -3,6 +3,7 @@ import json
 import click
 
 from ..process import CAPABILITY_NAMES
+from ..sentry.oci_seccomp import ACTIONS, OPERATORS
 from ..rootfs import MOUNT_FLAGS, PROPAGATION
 from ..spec import NAMESPACE_TYPES, OCI_VERSION
 
@@ -21,8 +22,12 @@ def command():
                 f"CAP_{name}" for name in CAPABILITY_NAMES if name != "SYS_PTRACE"
             ],
             "cgroup": {"v1": True, "v2": True, "systemd": False},
-            # The sandbox's own filter always applies; the spec's linux.seccomp does not yet.
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": list(ACTIONS),
+                "operators": list(OPERATORS),
+                "archs": ["SCMP_ARCH_X86_64"],
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -30,7 +30,7 @@ from stockade.providers import ChildSetup, Container
 from stockade.sentry import ptrace_raw as pt
 from stockade.sentry.calls import SyscallCall, signed, signed32
 from stockade.sentry.policy import Policy, SyscallClass, policy_from_table
-from stockade.sentry import bpf
+from stockade.sentry import bpf, oci_seccomp
 from stockade.sentry.syscalls import SYSCALLS, ArgKind, number
 
 OPTIONS = (
@@ -101,6 +101,7 @@ class PtracePlatform:
         self.init_pid = 0
         self.init_status: int | None = None
         self.undecided: frozenset[int] = frozenset()  # see run()
+        self.spec_profile_traces = False
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
 
     # --- on the host ----------------------------------------------------------
@@ -116,6 +117,8 @@ class PtracePlatform:
         table = container.settings.plugin_table("ptrace")
         self.filter = bpf.application_program(self.policy, table)
         self.sentry_filter = bpf.sentry_program()
+        profile = container.spec.linux.get("seccomp")
+        self.spec_profile_traces = bool(profile) and oci_seccomp.uses_trace(profile)
         self.deciders = container.syscall_hooks.get("stockade_syscall", [])
         self.observers = container.syscall_hooks.get("stockade_syscall_result", [])
         self.veto = bool(self.deciders)
@@ -249,6 +252,8 @@ class PtracePlatform:
         """Mediated calls that nothing will decide, given this container's plugins."""
         if self.veto or self.observe or self.policy is None:
             return frozenset()
+        if self.spec_profile_traces:
+            return frozenset()  # its TRACE data would be reported instead of ours
         mediated = self.policy.numbers(SyscallClass.MEDIATED)
         return frozenset(mediated - SENTRY_RULES)
 
