@@ -38,6 +38,7 @@ class ProcessLauncher:
         self.rlimits = [_parse_rlimit(r) for r in process.get("rlimits") or []]
         self.no_new_privileges = bool(process.get("noNewPrivileges"))
         self.capabilities = Capabilities.from_spec(process.get("capabilities") or {})
+        self.oom_score_adj: int | None = process.get("oomScoreAdj")
         self._error_read = -1
         self._error_write = -1
         # The pty the process gets as its stdio and controlling terminal, if any.
@@ -93,13 +94,19 @@ class ProcessLauncher:
             # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
             # capability sets below may drop, so it goes in first.
             bpf.load(self.spec_filter)
-        for kind, soft, hard in self.rlimits:
+        for name, kind, soft, hard in self.rlimits:
             try:
                 resource.setrlimit(kind, (soft, hard))
             except (ValueError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
                 raise SpecError(
-                    f"cannot set rlimit {kind} to {soft}/{hard}: {exc}"
+                    f"cannot set {name} to soft {soft}, hard {hard}: {reason}; the "
+                    f"runtime may not raise it above its own hard limit, so lower it "
+                    f"in process.rlimits"
                 ) from None
+        if self.oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(self.oom_score_adj))
         os.chdir(self.cwd)
         if self.umask is not None:
             os.umask(self.umask)
@@ -243,12 +250,12 @@ def find_executable(name: str, env: list[str], cwd: str) -> str:
     raise SpecError(f'exec: "{name}": executable file not found in $PATH')
 
 
-def _parse_rlimit(entry: dict[str, Any]) -> tuple[int, int, int]:
+def _parse_rlimit(entry: dict[str, Any]) -> tuple[str, int, int, int]:
     name = entry.get("type", "")
     kind = getattr(resource, name, None)
     if not name.startswith("RLIMIT_") or kind is None:
         raise SpecError(f"unknown rlimit type {name!r} in process.rlimits")
-    return kind, int(entry.get("soft", 0)), int(entry.get("hard", 0))
+    return name, kind, int(entry.get("soft", 0)), int(entry.get("hard", 0))
 
 
 def _describe(exc: BaseException, name: str) -> str:

@@ -315,10 +315,39 @@ class RootBuilder:
 
     def _finish_inside(self) -> None:
         linux_section = self.spec.linux
+        apply_sysctls(linux_section.get("sysctl") or {})
         for path in linux_section.get("maskedPaths") or []:
             mask_path(path)
         for path in linux_section.get("readonlyPaths") or []:
             make_readonly(path)
+
+
+# Kernel parameters that belong to the container's own IPC and network
+# namespaces; any other key would change the host.
+NAMESPACED_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                      "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                      "kernel.shm_rmid_forced")  # fmt: skip
+NAMESPACED_PREFIXES = ("fs.mqueue.", "net.")
+
+
+def apply_sysctls(sysctls: dict[str, Any]) -> None:
+    """Write linux.sysctl through the container's own /proc/sys."""
+    for key, value in sysctls.items():
+        if key not in NAMESPACED_SYSCTLS and not key.startswith(NAMESPACED_PREFIXES):
+            raise SpecError(
+                f"linux.sysctl {key!r} is not namespaced, so setting it would change the "
+                f"host; only kernel IPC keys, fs.mqueue.* and net.* are allowed"
+            )
+        path = "/proc/sys/" + key.replace(".", "/")
+        if ".." in key.split("."):
+            raise SpecError(f"invalid linux.sysctl key {key!r}")
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as exc:
+            raise SpecError(
+                f"cannot set linux.sysctl {key}={value}: {exc.strerror}"
+            ) from None
 
 
 def mask_path(path: str) -> None:

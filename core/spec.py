@@ -98,12 +98,14 @@ SHAPES: dict[str, Any] = {
     "linux.gidMappings": [dict],
     "linux.maskedPaths": [str],
     "linux.readonlyPaths": [str],
+    "linux.sysctl": dict,
+    "process.oomScoreAdj": int,
 }
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 # Sections of config.json that this version reads but does not apply yet. Engines
 # set the device list on every container, so that one is only logged with
 # --debug; the sandbox refuses device nodes and mounts the rootfs nodev instead.
-NOT_APPLIED = ("linux.sysctl",)
+NOT_APPLIED: tuple[str, ...] = ()
 NOT_APPLIED_QUIET = ("linux.resources.devices", "linux.devices")
 
 

@@ -575,11 +575,44 @@ def test_config_json_wrong_types(stockade, make_bundle, field, value, message):
     assert not (stockade.root / "c1").exists()
 
 
-def test_unapplied_sections_warned(stockade, make_bundle):
+def test_sysctl_applied(stockade, make_bundle):
     def add_sysctl(config):  # type: ignore[no-untyped-def]
-        config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+        config["linux"]["sysctl"] = {
+            "net.ipv4.ip_forward": "1",
+            "kernel.shmmni": "1234",
+        }
 
-    bundle = make_bundle("true", edit=add_sysctl)
+    bundle = make_bundle("cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni",
+                         edit=add_sysctl)  # fmt: skip
     result = stockade.ok("run", "--bundle", str(bundle), "c1")
-    message = "config.json sets linux.sysctl, which this version does not apply yet"
-    assert message in result.stderr
+    assert result.stdout.split() == ["1", "1234"]
+
+
+def test_host_sysctl_rejected(stockade, make_bundle):
+    def add_sysctl(config):  # type: ignore[no-untyped-def]
+        config["linux"]["sysctl"] = {"vm.swappiness": "10"}
+
+    result = stockade(
+        "run", "--bundle", str(make_bundle("true", edit=add_sysctl)), "c1"
+    )
+    assert result.returncode == 1
+    assert "'vm.swappiness' is not namespaced" in result.stderr
+
+
+def test_oom_score_adj(stockade, make_bundle):
+    def adjust(config):  # type: ignore[no-untyped-def]
+        config["process"]["oomScoreAdj"] = 500
+
+    bundle = make_bundle("cat", "/proc/self/oom_score_adj", edit=adjust)
+    assert stockade.ok("run", "--bundle", str(bundle), "c1").stdout.strip() == "500"
+
+
+def test_rlimit_error_names_limit(stockade, make_bundle):
+    def too_high(config):  # type: ignore[no-untyped-def]
+        config["process"]["rlimits"] = [
+            {"type": "RLIMIT_NOFILE", "soft": 1 << 30, "hard": 1 << 30}
+        ]
+
+    result = stockade("run", "--bundle", str(make_bundle("true", edit=too_high)), "c1")
+    assert result.returncode == 1
+    assert "RLIMIT_NOFILE" in result.stderr
