@@ -84,7 +84,7 @@ def create(relative: str, resources: dict[str, Any], pid: int) -> None:
 
 
 def destroy(relative: str) -> list[str]:
-    """Remove the container's cgroups; return the errors, never raise."""
+    """Remove the container's cgroups and return the errors instead of raising them."""
     errors = []
     for path in directories(relative).values():
         for attempt in range(50):  # the last processes may still be exiting
@@ -118,7 +118,7 @@ def freeze(relative: str, frozen: bool) -> None:
         if _read(dirs["freezer"], "freezer.state").strip() == state:
             return
         time.sleep(0.01)
-    raise CgroupError(f"cgroup {dirs['freezer']} did not become {state}")
+    raise CgroupError(f"cgroup {dirs['freezer']} did not become {state} within 5 s")
 
 
 def stats(relative: str) -> dict[str, Any]:
@@ -216,7 +216,10 @@ def _cpu_max(quota: Any, period: Any) -> Any:
 
 
 def _inherit_cpuset(path: str) -> None:
-    """A new v1 cpuset is empty, and a process cannot join it until it is filled."""
+    """Copy the parent's CPUs and memory nodes into an empty v1 cpuset.
+
+    A process cannot join a cpuset until both are set.
+    """
     for name in ("cpuset.cpus", "cpuset.mems"):
         if not _read(path, name).strip():
             parent = os.path.dirname(path)

@@ -10,9 +10,9 @@ From the OCI runtime specification (config.md, "POSIX-platform Hooks"):
 - ``poststart`` runs in the runtime's namespaces after the user process starts;
 - ``poststop`` runs in the runtime's namespaces after the container is deleted.
 
-Each hook gets the container's state JSON on stdin. A failure of the first
-four kinds fails the operation (and create then destroys the container); a
-failure of poststart or poststop is logged as a warning and ignored.
+Each hook gets the container's state JSON on stdin. A failure of one of the
+first four kinds fails the operation, and create then destroys the container.
+A failure of poststart or poststop is logged as a warning and ignored.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def check(profile: Any, where: str) -> None:
         raise SpecError(f"{where}: linux.seccomp must be a JSON object")
     if profile.get("listenerPath") or _uses(profile, "SCMP_ACT_NOTIFY"):
         raise SpecError(
-            f"{where}: linux.seccomp asks for SCMP_ACT_NOTIFY, which the sandbox refuses: "
+            f"{where}: linux.seccomp uses SCMP_ACT_NOTIFY, which the sandbox rejects: "
             f"a notification listener would outrank its own filter"
         )
     for action in [profile.get("defaultAction"), *_actions(profile)]:
