@@ -78,6 +78,12 @@ DEV_SYMLINKS = {
     "core": "/proc/kcore",
 }
 RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+DEVICE_TYPES = {
+    "c": stat.S_IFCHR,
+    "u": stat.S_IFCHR,
+    "b": stat.S_IFBLK,
+    "p": stat.S_IFIFO,
+}
 
 
 def parse_options(options: list[str]) -> tuple[int, int, str]:
@@ -151,6 +157,8 @@ class RootBuilder:
                 dev_is_tmpfs = True
         if dev_is_tmpfs:
             self._populate_dev()
+        for device in self.spec.linux.get("devices") or []:
+            self._create_device(device)
 
     def _mount_one(self, mount: dict[str, Any]) -> None:
         options = mount.get("options") or []
@@ -304,6 +312,34 @@ class RootBuilder:
                     pass
         finally:
             os.close(dev_fd)
+
+    def _create_device(self, device: dict[str, Any]) -> None:
+        """Create a device node of linux.devices inside the root, never outside it."""
+        path = device.get("path")
+        kind = DEVICE_TYPES.get(device.get("type", ""))
+        if not isinstance(path, str) or not path.startswith("/dev/") or kind is None:
+            raise SpecError(
+                f"linux.devices entry {device!r} needs a path under /dev and a type "
+                f"of c, b, u or p"
+            )
+        parent, _, name = os.path.normpath(path).lstrip("/").rpartition("/")
+        parent_fd = self._make_dirs(parent)
+        try:
+            mode = kind | (device.get("fileMode") or 0o666)
+            number = os.makedev(device.get("major", 0), device.get("minor", 0))
+            try:
+                os.unlink(name, dir_fd=parent_fd)  # replace a default node of that name
+            except FileNotFoundError:
+                pass
+            os.mknod(name, mode, number, dir_fd=parent_fd)
+            os.chmod(
+                name, mode & 0o7777, dir_fd=parent_fd
+            )  # the umask applied to mknod
+            os.chown(name, device.get("uid", 0), device.get("gid", 0), dir_fd=parent_fd)
+        except OSError as exc:
+            raise SpecError(f"cannot create device {path}: {exc.strerror}") from None
+        finally:
+            os.close(parent_fd)
 
     def _pivot(self) -> None:
         os.chdir(self.root)

@@ -99,14 +99,16 @@ SHAPES: dict[str, Any] = {
     "linux.maskedPaths": [str],
     "linux.readonlyPaths": [str],
     "linux.sysctl": dict,
+    "linux.devices": [dict],
     "process.oomScoreAdj": int,
 }
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 # Sections of config.json that this version reads but does not apply yet. Engines
-# set the device list on every container, so that one is only logged with
-# --debug; the sandbox refuses device nodes and mounts the rootfs nodev instead.
+# set the device cgroup's list on every container, so that one is only logged
+# with --debug: the application cannot create device nodes, the rootfs is nodev,
+# and /dev holds only the default devices and linux.devices.
 NOT_APPLIED: tuple[str, ...] = ()
-NOT_APPLIED_QUIET = ("linux.resources.devices", "linux.devices")
+NOT_APPLIED_QUIET = ("linux.resources.devices",)
 
 
 def check_shapes(raw: dict[str, Any], where: str) -> None:

@@ -29,3 +29,31 @@ def test_bind_mount_options(stockade, make_bundle, tmp_path):
         "read-only",
     ]
     assert not (host_dir / "x").exists()
+
+
+def test_linux_devices_created(stockade, make_bundle):
+    def add_device(config):  # type: ignore[no-untyped-def]
+        config["linux"]["devices"] = [
+            {"path": "/dev/fuse-test", "type": "c", "major": 1, "minor": 3,
+             "fileMode": 0o620, "uid": 0, "gid": 0},
+        ]  # fmt: skip
+
+    script = "ls -l /dev/fuse-test; echo written > /dev/fuse-test && echo ok"
+    bundle = make_bundle("sh", "-c", script, edit=add_device)
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    assert result.stdout.startswith("crw--w----")
+    assert "1,   3" in result.stdout
+    assert result.stdout.splitlines()[-1] == "ok"
+
+
+def test_linux_devices_outside_dev_rejected(stockade, make_bundle):
+    def add_device(config):  # type: ignore[no-untyped-def]
+        config["linux"]["devices"] = [
+            {"path": "/etc/null", "type": "c", "major": 1, "minor": 3}
+        ]
+
+    result = stockade(
+        "run", "--bundle", str(make_bundle("true", edit=add_device)), "c1"
+    )
+    assert result.returncode == 1
+    assert "needs a path under /dev" in result.stderr
