@@ -151,6 +151,7 @@ class ExecBroker:
         self.next_id = 0
         self.waiting: dict[int, socket.socket] = {}  # request id -> CLI connection
         self.running: dict[int, socket.socket] = {}  # pid -> CLI connection
+        self.gone = ""  # why exec is no longer possible, once the launcher has exited
 
     def submit(
         self, conn: socket.socket, process: dict[str, Any], fds: list[int]
@@ -162,6 +163,14 @@ class ExecBroker:
             control.send(self.channel, request, fds)
 
     def read_forever(self) -> None:
+        try:
+            self._read_until_gone()
+        finally:
+            self._fail_all(
+                "the sandbox's exec launcher has exited; exec is no longer possible"
+            )
+
+    def _read_until_gone(self) -> None:
         while True:
             try:
                 message, fds = control.receive(self.channel)

@@ -317,6 +317,8 @@ class RootBuilder:
         """Create a device node of linux.devices inside the root, never outside it."""
         path = device.get("path")
         kind = DEVICE_TYPES.get(device.get("type", ""))
+        if isinstance(path, str):
+            path = os.path.normpath(path)
         if not isinstance(path, str) or not path.startswith("/dev/") or kind is None:
             raise SpecError(
                 f"linux.devices entry {device!r} needs a path under /dev and a type "
@@ -369,14 +371,17 @@ NAMESPACED_PREFIXES = ("fs.mqueue.", "net.")
 def apply_sysctls(sysctls: dict[str, Any]) -> None:
     """Write linux.sysctl through the container's own /proc/sys."""
     for key, value in sysctls.items():
+        parts = key.split(".")
+        if not all(part and part != ".." and "/" not in part for part in parts):
+            raise SpecError(
+                f"invalid linux.sysctl key {key!r}: use dotted names like net.ipv4.ip_forward"
+            )
         if key not in NAMESPACED_SYSCTLS and not key.startswith(NAMESPACED_PREFIXES):
             raise SpecError(
                 f"linux.sysctl {key!r} is not namespaced, so setting it would change the "
                 f"host; only kernel IPC keys, fs.mqueue.* and net.* are allowed"
             )
-        path = "/proc/sys/" + key.replace(".", "/")
-        if ".." in key.split("."):
-            raise SpecError(f"invalid linux.sysctl key {key!r}")
+        path = "/proc/sys/" + "/".join(parts)
         try:
             with open(path, "w") as f:
                 f.write(str(value))

@@ -206,6 +206,9 @@ def check(spec: Spec, where: str) -> None:
             )
 
 
+MAX_ID = 4294967295
+
+
 def check_process(process: dict[str, Any], where: str) -> None:
     args = process.get("args")
     if (
@@ -221,11 +224,19 @@ def check_process(process: dict[str, Any], where: str) -> None:
     if not all(isinstance(item, str) and "=" in item for item in env):
         raise SpecError(f"{where}: process.env entries must be NAME=VALUE strings")
     user = process.get("user") or {}
+    for gid in user.get("additionalGids") or []:
+        if not isinstance(gid, int) or not 0 <= gid < MAX_ID:
+            raise SpecError(
+                f"{where}: process.user.additionalGids entry {gid!r} must be an integer "
+                f"from 0 to {MAX_ID - 1}"
+            )
     for key in ("uid", "gid"):
         value = user.get(key, 0)
-        if not isinstance(value, int) or value < 0:
+        # 4294967295 is (uid_t)-1, which setresuid reads as "leave unchanged".
+        if not isinstance(value, int) or not 0 <= value < MAX_ID:
             raise SpecError(
-                f"{where}: process.user.{key} {value!r} must be a non-negative integer"
+                f"{where}: process.user.{key} {value!r} must be an integer from 0 to "
+                f"{MAX_ID - 1}"
             )
 
 

@@ -616,3 +616,16 @@ def test_rlimit_error_names_limit(stockade, make_bundle):
     result = stockade("run", "--bundle", str(make_bundle("true", edit=too_high)), "c1")
     assert result.returncode == 1
     assert "RLIMIT_NOFILE" in result.stderr
+
+
+def test_sysctl_path_tricks_rejected(stockade, make_bundle):
+    for key in ("net.ipv4.conf.all/../../../../vm/swappiness", "net.ipv4..ip_forward"):
+
+        def add_sysctl(config, key=key):  # type: ignore[no-untyped-def]
+            config["linux"]["sysctl"] = {key: "1"}
+
+        result = stockade(
+            "run", "--bundle", str(make_bundle("true", edit=add_sysctl)), "c1"
+        )
+        assert result.returncode == 1, key
+        assert "invalid linux.sysctl key" in result.stderr, key

@@ -128,3 +128,20 @@ def test_exec_tty_needs_console_socket(running):
     result = running("exec", "--tty", "c1", "sh")
     assert result.returncode == 1
     assert "--console-socket" in result.stderr
+
+
+def test_kill_all_spares_sandbox_helpers(running):
+    """kill(-1) from the application never reaches the exec launcher or the init."""
+    result = running(
+        "exec", "c1", "sh", "-c", "kill -ALRM -1; kill -STOP -1; echo sent"
+    )
+    assert "sent" in result.stdout
+    after = running("exec", "c1", "echo", "still-works", timeout=20)
+    assert after.stdout == "still-works\n"
+    assert running.state("c1")["status"] == "running"
+
+
+def test_exec_uid_minus_one_rejected(running):
+    result = running("exec", "--user", "4294967295", "c1", "id", "-u")
+    assert result.returncode == 1
+    assert "4294967295" in result.stderr

@@ -57,3 +57,15 @@ def test_linux_devices_outside_dev_rejected(stockade, make_bundle):
     )
     assert result.returncode == 1
     assert "needs a path under /dev" in result.stderr
+
+
+def test_linux_devices_dotdot_rejected(stockade, make_bundle):
+    def add_device(config):  # type: ignore[no-untyped-def]
+        config["linux"]["devices"] = [
+            {"path": "/dev/../etc/x", "type": "c", "major": 1, "minor": 3}
+        ]
+
+    bundle = make_bundle("true", edit=add_device)
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert result.returncode == 1
+    assert not (bundle / "rootfs" / "etc" / "x").exists()

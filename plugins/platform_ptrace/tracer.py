@@ -53,6 +53,7 @@ CLONE_FORBIDDEN = 0x7E020000 | CLONE_UNTRACED
 NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("mknodat")
 NR_PRCTL = number("prctl")
+NR_KILL = number("kill")
 SECCOMP_SET_MODE_FILTER, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 22, 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 0x8
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
@@ -337,6 +338,9 @@ class PtracePlatform:
             return
         nr = regs.syscall_nr()
         args = regs.syscall_args()
+        if nr == NR_KILL and signed32(args[0]) == -1:
+            self._kill_all_but_protected(pid, regs, signed32(args[1]))
+            return
         error = self._sentry_rule(nr, args)
         call = None
         if error is None and (self.veto or self.observe):
@@ -354,6 +358,34 @@ class PtracePlatform:
             call.decoded()  # now: after an execve the old memory is gone
             self.pending[pid] = call
         self._resume(pid)
+
+    def _kill_all_but_protected(self, caller: int, regs: pt.UserRegs, sig: int) -> None:
+        """Carry out kill(-1, SIG) for CALLER, sparing the sandbox's own processes.
+
+        The kernel spares only PID 1, the sandbox, so the exec launcher would be
+        hit too. The application's init is spared as well, as the kernel spares
+        a container's init under runc.
+        """
+        groups = {_thread_group(tid) for tid in self.tracees} - {0}
+        spared = self.protected_pids | {self.init_pid, _thread_group(caller)}
+        result = -errno.ESRCH
+        for group in sorted(groups - spared):
+            try:
+                if 0 <= sig < signal.NSIG:
+                    os.kill(group, sig)
+                result = 0
+            except (ProcessLookupError, PermissionError):
+                continue
+            except OSError as exc:
+                result = -exc.errno
+                break
+        regs.orig_rax = SKIP_SYSCALL
+        regs.set_return(result)
+        try:
+            pt.set_regs(caller, regs)
+        except ProcessLookupError:
+            return
+        _ignore_gone(pt.cont, caller, 0)
 
     def _sentry_rule(self, nr: int, args: tuple[int, ...]) -> int | None:
         """Return the errno the sentry itself fails this call with, or None."""
@@ -481,6 +513,18 @@ def _ignore_gone(request: Any, pid: int, *args: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _thread_group(tid: int) -> int:
+    """Return the thread group (process) id of TID, or 0 if it is gone."""
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _sentry_tids() -> frozenset[int]:
