@@ -32,10 +32,10 @@ from .errors import (
 from .pluginmanager import PluginManager
 from .providers import KINDS, PLATFORM, Container, Namespace
 from .state import (
-    PAUSED,
     CREATED,
     CREATING,
     EXIT_FILE,
+    PAUSED,
     RUNNING,
     STOPPED,
     State,
@@ -230,12 +230,10 @@ class Runtime:
         log.debug("start %s", container_id)
         with self.store.locked(container_id):
             state, container = self.load(container_id)
-            status = state.current_status()
-            if status != CREATED:
-                raise WrongStatusError(
-                    f"cannot start container {container_id}: its status is {status}, "
-                    f"and only a created container can start"
-                )
+            _require_status(
+                container_id, state.current_status(), CREATED, "start",
+                "and only a created container can start",
+            )  # fmt: skip
             self.manager.start(container)
             state.status = RUNNING
             self.store.save(state)
@@ -248,9 +246,8 @@ class Runtime:
         state, container = self.load(container_id)
         status = state.current_status()
         if status == PAUSED and sig == signal.SIGKILL:
-            os.kill(
-                state.pid, signal.SIGKILL
-            )  # frozen: the control socket cannot answer
+            # Frozen, the sandbox cannot reply on its control socket.
+            os.kill(state.pid, signal.SIGKILL)
             cgroups.freeze(container.cgroup, False)
             return
         if status == PAUSED:
@@ -275,14 +272,11 @@ class Runtime:
         """Freeze (PAUSED true) or thaw every process of the container."""
         with self.store.locked(container_id):
             state, container = self.load(container_id)
-            status = state.current_status()
             expected = RUNNING if paused else PAUSED
-            if status != expected:
-                command = "pause" if paused else "resume"
-                raise WrongStatusError(
-                    f"cannot {command} container {container_id}: its status is {status}, "
-                    f"not {expected}"
-                )
+            _require_status(
+                container_id, state.current_status(), expected,
+                "pause" if paused else "resume", f"not {expected}",
+            )  # fmt: skip
             if not container.cgroup:
                 raise WrongStatusError(
                     f"container {container_id} has no cgroup to freeze"
@@ -310,12 +304,10 @@ class Runtime:
         """
         log.debug("exec in %s: %s", container_id, process.get("args"))
         state, container = self.load(container_id)
-        status = state.current_status()
-        if status != RUNNING:
-            raise WrongStatusError(
-                f"cannot exec in container {container_id}: its status is {status}, "
-                f"and exec needs a running container"
-            )
+        _require_status(
+            container_id, state.current_status(), RUNNING, "exec in",
+            "and exec needs a running container",
+        )  # fmt: skip
         terminal = bool(process.get("terminal"))
         if terminal != bool(console_socket):
             raise ConfigError(
@@ -442,6 +434,17 @@ class Runtime:
             self.delete(container_id, force=True)
         except StockadeError as exc:
             log.warning("%s", exc)
+
+
+def _require_status(
+    container_id: str, status: str, expected: str, action: str, requirement: str
+) -> None:
+    """Raise WrongStatusError unless STATUS is EXPECTED, for the command ACTION."""
+    if status != expected:
+        raise WrongStatusError(
+            f"cannot {action} container {container_id}: its status is {status}, "
+            f"{requirement}"
+        )
 
 
 def _check_console(spec: spec_module.Spec, console_socket: str | None) -> None:

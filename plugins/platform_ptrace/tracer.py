@@ -27,10 +27,10 @@ from stockade import linux
 from stockade.errors import SandboxError
 from stockade.process import CAPABILITY_NUMBERS, last_capability
 from stockade.providers import ChildSetup, Container
+from stockade.sentry import bpf, oci_seccomp
 from stockade.sentry import ptrace_raw as pt
 from stockade.sentry.calls import SyscallCall, signed, signed32
 from stockade.sentry.policy import Policy, SyscallClass, policy_from_table
-from stockade.sentry import bpf, oci_seccomp
 from stockade.sentry.syscalls import SYSCALLS, ArgKind, number
 
 OPTIONS = (
@@ -379,13 +379,7 @@ class PtracePlatform:
             except OSError as exc:
                 result = -exc.errno
                 break
-        regs.orig_rax = SKIP_SYSCALL
-        regs.set_return(result)
-        try:
-            pt.set_regs(caller, regs)
-        except ProcessLookupError:
-            return
-        _ignore_gone(pt.cont, caller, 0)
+        self._skip_call(caller, regs, result)
 
     def _sentry_rule(self, nr: int, args: tuple[int, ...]) -> int | None:
         """Return the errno the sentry itself fails this call with, or None."""
@@ -479,14 +473,18 @@ class PtracePlatform:
     def _fail(
         self, pid: int, regs: pt.UserRegs, error: int, call: SyscallCall | None
     ) -> None:
+        if call is not None and self.observe:
+            self._report(call, -error)
+        self._skip_call(pid, regs, -error)
+
+    def _skip_call(self, pid: int, regs: pt.UserRegs, result: int) -> None:
+        """Resume PID past its stopped call, which returns RESULT without running."""
         regs.orig_rax = SKIP_SYSCALL
-        regs.set_return(-error)
+        regs.set_return(result)
         try:
             pt.set_regs(pid, regs)
         except ProcessLookupError:
             return
-        if call is not None and self.observe:
-            self._report(call, -error)
         _ignore_gone(pt.cont, pid, 0)
 
     def _on_syscall_exit(self, pid: int) -> None:
