@@ -28,8 +28,8 @@ teardown hooks.
 The lifecycle hooks run on the host in the short-lived CLI process, so a
 plugin may use host paths and write logs there. The sandbox hooks
 (``stockade_sandbox_prepare``, ``stockade_syscall``, ``stockade_syscall_result``)
-run inside the sandbox process: after ``stockade_sandbox_prepare`` returns, the
-sandbox no longer sees the host's file system, so open any file you need there.
+run inside the sandbox process. After ``stockade_sandbox_prepare`` returns, the
+host's file system is out of the sandbox's reach, so open any file you need there.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def stockade_start(container: Container) -> None:
     """Start the application; raise VetoError to refuse.
 
     Called by ``start`` (and ``run``) while the container is ``created``. The
-    core's implementation tells the sandbox process to launch the application
+    core's implementation asks the sandbox process to launch the application
     on the chosen platform, so code before that point runs while nothing
     has started and a wrapper sees the outcome.
     """

@@ -11,7 +11,7 @@ from . import sandbox
 from .hookspecs import hookimpl
 from .providers import FILE_ACCESS, NETWORK, Container, Namespace
 
-# Every sandbox gets these, whatever the spec says: they are what keeps the
+# Every sandbox gets these, whatever the spec requests: they are what keeps the
 # application away from the host's processes, mounts, IPC objects and hostname.
 REQUIRED_NAMESPACES = ("pid", "mount", "ipc", "uts")
 

@@ -49,7 +49,7 @@ class PluginManager:
     def provider(self, kind: str, name: str, origin: str = "") -> Any:
         """Return the provider of KIND called NAME, or raise listing the valid names.
 
-        ORIGIN says where NAME came from ("flag", "environment", a config file).
+        ORIGIN names where NAME came from ("flag", "environment", a config file).
         """
         found = self.providers[kind].get(name)
         if found is None:

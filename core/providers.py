@@ -31,7 +31,7 @@ class Namespace:
 
 @dataclass
 class Container:
-    """What the lifecycle knows about one container while a command runs.
+    """The lifecycle's view of one container while a command runs.
 
     ``plugin_state`` is saved with the container's state, so a provider that
     starts something in ``create`` finds what it needs again in ``delete``.

@@ -64,7 +64,7 @@ class Stockade:
         if root:
             command += ["--root", str(self.root)]
         command += list(args)
-        # Files, not pipes: after `create` the container holds the command's stdout
+        # Files, not pipes: after `create` the container keeps the command's stdout
         # and stderr, so reading a pipe to its end would wait for the container.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             completed = subprocess.run(

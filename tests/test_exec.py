@@ -26,7 +26,9 @@ def running(stockade, make_bundle):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def subreaper():  # type: ignore[no-untyped-def]
     """Make this test process adopt orphans, as conmon does, to reap the waiter."""
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # conftest sets it too; this says why
+    linux.prctl(
+        linux.PR_SET_CHILD_SUBREAPER, 1
+    )  # conftest sets it too; this names the reason
     yield
 
 

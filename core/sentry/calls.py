@@ -1,4 +1,4 @@
-"""One mediated system call as the sentry sees it, and its strace-like rendering."""
+"""One mediated system call as the sentry records it, and its strace-like rendering."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Each line has ``time`` (UTC, ISO 8601), ``container``, ``pid`` (inside the
 sandbox's PID namespace), ``syscall``, ``args`` (paths and socket addresses
 decoded) and ``result`` (a negative errno on failure). The file is opened in
 the sandbox before it leaves the host's file system. Without ``path`` the plugin
-asks for no syscall hook, so it costs the application nothing.
+requests no syscall hook, so it costs the application nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The "none" network mode: a network namespace of the sandbox's own, loopback only.
 
 If the spec names a network namespace path, the sandbox joins it and this mode
-leaves it as it is: whoever made that namespace configures it. Otherwise the
+leaves it as it is, because its creator configures it. Otherwise the
 sandbox gets a new namespace, and ``setup`` brings its ``lo`` up. A spec without
 any network namespace also gets a new one, so the application never shares the
 host's network unless ``--network=host`` is chosen.

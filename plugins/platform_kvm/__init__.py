@@ -2,7 +2,7 @@
 
 NOTE: this release cannot run containers on KVM. The provider is registered so
 that ``--platform=kvm`` fails with a clear message, after checking that
-/dev/kvm answers, instead of an "unknown platform" error.
+/dev/kvm responds, instead of an "unknown platform" error.
 """
 
 from __future__ import annotations
