@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from . import control
-from .errors import StockadeError
+from .errors import SandboxError, StockadeError
 from .process import ProcessLauncher
 
 
@@ -157,6 +157,8 @@ class ExecBroker:
         self, conn: socket.socket, process: dict[str, Any], fds: list[int]
     ) -> None:
         with self.lock:
+            if self.gone:
+                raise SandboxError(self.gone)
             self.next_id += 1
             self.waiting[self.next_id] = conn
             request = {"op": "exec", "id": self.next_id, "process": process}
@@ -169,6 +171,16 @@ class ExecBroker:
             self._fail_all(
                 "the sandbox's exec launcher has exited; exec is no longer possible"
             )
+
+    def _fail_all(self, reason: str) -> None:
+        """Answer every waiting and running exec with REASON; refuse later ones."""
+        with self.lock:
+            self.gone = reason
+            for conn in [*self.waiting.values(), *self.running.values()]:
+                _send_quietly(conn, {"ok": False, "error": reason})
+                conn.close()
+            self.waiting.clear()
+            self.running.clear()
 
     def _read_until_gone(self) -> None:
         while True:
