@@ -24,6 +24,7 @@ from .cache import cached
 SYS_SECCOMP = 317
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
 SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,16 +40,21 @@ class _SockFprog(ctypes.Structure):
 
 
 def application_program(
-    policy: policy_module.Policy, table: Mapping[str, Any]
+    policy: policy_module.Policy,
+    table: Mapping[str, Any],
+    notify: frozenset[int] = frozenset(),
 ) -> bytes:
-    """Return the BPF of the application's filter for POLICY, built from TABLE."""
-    key = json.dumps(table, sort_keys=True, default=str).encode()
+    """Return the BPF of the application's filter for POLICY, built from TABLE.
+
+    NOTIFY lists the calls that go to the sentry as user notifications.
+    """
+    key = json.dumps([table, sorted(notify)], sort_keys=True, default=str).encode()
     name = "app-" + hashlib.sha256(key).hexdigest()[:16]
 
     def build() -> bytes:
         from .seccomp_filter import export_bpf
 
-        return export_bpf(policy)
+        return export_bpf(policy, notify)
 
     return cached(name, _SOURCES, build)
 
@@ -62,6 +68,39 @@ def sentry_program() -> bytes:
         return export_sentry_bpf()
 
     return cached("sentry", _SOURCES, build)
+
+
+def gofer_program() -> bytes:
+    """Return the BPF of the gofer's allow-list filter."""
+
+    def build() -> bytes:
+        from .seccomp_filter import export_gofer_bpf
+
+        return export_gofer_bpf()
+
+    return cached("gofer", _SOURCES, build)
+
+
+def load_with_listener(program: bytes) -> int:
+    """Install PROGRAM for this thread and return its notification listener."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // SOCK_FILTER_SIZE, ctypes.addressof(buffer))
+    for attempt in (1, 2):
+        result = linux.libc.syscall(
+            ctypes.c_long(SYS_SECCOMP),
+            ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+            ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+            ctypes.byref(fprog),
+        )
+        if result >= 0:
+            return int(result)
+        err = ctypes.get_errno()
+        if (
+            err != 13 or attempt == 2
+        ):  # EACCES: without CAP_SYS_ADMIN, needs no_new_privs
+            break
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    raise OSError(err, os.strerror(err), "seccomp")
 
 
 def load(program: bytes, all_threads: bool = False) -> None:

@@ -68,22 +68,53 @@ SENTRY_SYSCALLS = (
     "gettimeofday",
     # Tracing.
     "ptrace", "wait4", "waitid", "process_vm_readv", "process_vm_writev",
+    # The path layer of a gofer sandbox: descriptors taken from the
+    # application, and program copies in the sandbox's tmpfs.
+    "pidfd_getfd", "sendfile", "fchmod", "mkdir", "mkdirat", "rename",
+    "statfs", "fstatfs",
     # Sockets the sentry already holds.
     "recvfrom", "recvmsg", "sendto", "sendmsg", "accept4", "shutdown",
     "getsockopt", "setsockopt", "getsockname", "getpeername",
 )  # fmt: skip
 
 
-def build_filter(policy: Policy) -> seccomp.SyscallFilter:
-    """Build the application's filter from POLICY; see the module docstring."""
+# The gofer's calls: file operations relative to descriptors it holds, taking
+# on a caller's ids, and I/O on its one socket.
+GOFER_SYSCALLS = (
+    "read", "write", "close", "recvmsg", "sendmsg", "recvfrom", "sendto",
+    "openat", "openat2", "newfstatat", "fstat", "statx", "fstatfs",
+    "faccessat2", "readlinkat", "mkdirat", "mknodat", "unlinkat", "renameat2",
+    "linkat", "symlinkat", "fchmodat2", "fchownat", "utimensat", "ftruncate",
+    "fchdir", "getcwd", "fcntl", "dup", "lseek",
+    "getxattr", "lgetxattr", "setxattr", "lsetxattr", "listxattr",
+    "llistxattr", "removexattr", "lremovexattr", "inotify_add_watch",
+    "bind", "connect",
+    "setfsuid", "setfsgid", "setgroups", "capget", "capset", "umask",
+    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
+    "futex", "getpid", "gettid", "getrandom", "clock_gettime",
+    "exit", "exit_group",
+)  # fmt: skip
+
+
+def build_filter(policy: Policy, notify: Iterable[int] = ()) -> seccomp.SyscallFilter:
+    """Build the application's filter from POLICY; see the module docstring.
+
+    Calls in NOTIFY that the policy does not deny go to the sentry as user
+    notifications instead (the gofer mode's path-based calls).
+    """
     _require_x86_64()
     filt = seccomp.SyscallFilter(seccomp.ERRNO(UNKNOWN_SYSCALL_ERRNO))
     filt.set_attr(seccomp.Attr.ACT_BADARCH, BAD_ARCH_ACTION)
     # A binary tree over the call number: each passthrough call walks about nine
     # comparisons instead of a chain of several hundred.
     filt.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
+    notified = frozenset(notify)
     for rule in sorted(policy.rules.values(), key=lambda rule: rule.nr):
-        _add_rule(filt, rule)
+        if rule.nr in notified and rule.cls is not SyscallClass.DENIED:
+            filt.add_rule(seccomp.NOTIFY, rule.nr)
+        else:
+            _add_rule(filt, rule)
     return filt
 
 
@@ -99,9 +130,19 @@ def install(policy: Policy, all_threads: bool = False) -> None:
     _load(build_filter(policy), all_threads)
 
 
-def export_bpf(policy: Policy) -> bytes:
+def export_bpf(policy: Policy, notify: Iterable[int] = ()) -> bytes:
     """Return POLICY's filter as raw BPF: 8-byte struct sock_filter records."""
-    return _export(build_filter(policy))
+    return _export(build_filter(policy, notify))
+
+
+def export_gofer_bpf() -> bytes:
+    """Return the gofer's allow-list filter; every other call fails with EPERM."""
+    _require_x86_64()
+    filt = seccomp.SyscallFilter(seccomp.ERRNO(errno.EPERM))
+    filt.set_attr(seccomp.Attr.ACT_BADARCH, BAD_ARCH_ACTION)
+    for name in GOFER_SYSCALLS:
+        filt.add_rule(seccomp.ALLOW, syscalls.number(name))
+    return _export(filt)
 
 
 def build_sentry_filter(extra: Iterable[str] = ()) -> seccomp.SyscallFilter:
