@@ -85,8 +85,12 @@ class Sandbox:
         container.providers[FILE_ACCESS].setup_root(container)
         self.launcher = ProcessLauncher(container.spec.process)
         self.launcher.spec_filter = self.spec_filter
-        make_cwd(self.launcher.cwd)
-        find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
+        check = getattr(container.providers[FILE_ACCESS], "check_process", None)
+        if check is not None:
+            check(container, self.launcher)
+        else:
+            make_cwd(self.launcher.cwd)
+            find_executable(self.launcher.args[0], self.launcher.env, self.launcher.cwd)
         if container.spec.process.get("terminal"):
             # Opened after pivot_root, so the pty belongs to the container's devpts.
             master, self.launcher.terminal_fd = os.openpty()
@@ -380,7 +384,8 @@ def main(
     logging.getLogger("stockade").handlers.clear()
     sandbox = Sandbox(container, listener, state_fd)
     try:
-        close_inherited_fds({report.fileno(), listener.fileno(), state_fd})
+        keep = {report.fileno(), listener.fileno(), state_fd, *container.inherit_fds}
+        close_inherited_fds(keep)
         sandbox.boot(report)
     except BaseException as exc:
         reason = str(exc) if isinstance(exc, StockadeError) else _describe(exc)

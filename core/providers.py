@@ -58,6 +58,11 @@ class Container:
     cgroup: str = ""
     plugin_state: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # Descriptors a provider opened in create for the sandbox process to keep.
+    inherit_fds: list[int] = field(default_factory=list)
+    # The sentry's client of a file server (stockade.sentry.fileproto), when
+    # the file-access mode has one; the platform then sends it every path call.
+    file_server: Any = None
 
 
 class Provider(Protocol):
@@ -123,6 +128,10 @@ class FileAccess(Provider, Protocol):
     starts here); ``setup_root`` runs inside the sandbox's new mount namespace
     and must end with the process's root at the container's rootfs;
     ``teardown`` runs on the host in ``delete`` and must be idempotent.
+
+    A provider may also define ``check_process(container, launcher)``, run in
+    the sandbox after ``setup_root``, to create a missing cwd and find the
+    executable; without it the core looks in the sandbox's own root.
     """
 
     def prepare(self, container: Container) -> None: ...

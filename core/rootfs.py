@@ -78,6 +78,7 @@ DEV_SYMLINKS = {
     "core": "/proc/kcore",
 }
 RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+ALL, GOFER, SANDBOX = "all", "gofer", "sandbox"  # see RootBuilder
 DEVICE_TYPES = {
     "c": stat.S_IFCHR,
     "u": stat.S_IFCHR,
@@ -103,17 +104,32 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
 class RootBuilder:
     """Mount the spec's root and mounts, then pivot into them."""
 
-    def __init__(self, spec: Spec, staging: str) -> None:
-        """STAGING is an empty directory path used when the root is the host's "/"."""
+    def __init__(self, spec: Spec, staging: str, role: str = ALL) -> None:
+        """STAGING is an empty directory path used when the root is the host's "/".
+
+        ROLE splits the work between a gofer and its sandbox. ALL builds the
+        whole root. GOFER builds the rootfs with only the bind mounts, and puts
+        a marker (an empty read-only tmpfs) where each other mount goes; the
+        markers are in ``self.markers``, destination -> st_dev. SANDBOX builds
+        a fresh tmpfs at STAGING with only the mounts that are not binds.
+        """
         self.spec = spec
         self.root = spec.root_path
         self.staging = staging
+        self.role = role
         self.root_fd = -1
+        self.markers: dict[str, int] = {}
+        self._marker_fds: list[int] = []
 
     def build(self, before_pivot: Callable[[], None] | None = None) -> None:
         """Mount everything and pivot into the root; BEFORE_PIVOT runs just before."""
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        if self.root == "/":
+        if self.role == SANDBOX:
+            # The sandbox's own root holds no host directory, only its mounts.
+            os.mkdir(self.staging, 0o700)
+            linux.mount("tmpfs", self.staging, "tmpfs", 0, "mode=755")
+            self.root = self.staging
+        elif self.root == "/":
             # pivot_root needs a new root apart from the old one, so the host's
             # root is bound onto a staging directory first.
             os.mkdir(self.staging, 0o700)
@@ -132,14 +148,17 @@ class RootBuilder:
             self._pivot()
         finally:
             os.close(self.root_fd)
-        self._finish_inside()
+        if self.role != GOFER:
+            self._finish_inside()
 
     # --- before pivot_root --------------------------------------------------
 
     def _mount_all(self) -> None:
         mounts = self.spec.mounts
+        if self.role == SANDBOX:
+            mounts = [m for m in mounts if not is_bind(m)]
         destinations = [os.path.normpath(m["destination"]) for m in mounts]
-        if self.spec.root_readonly:
+        if self.spec.root_readonly and self.role != SANDBOX:
             # Mount points outside any tmpfs of the spec must exist before the
             # root turns read-only; nested ones are made inside their parent mount.
             for index, mount in enumerate(mounts):
@@ -149,16 +168,38 @@ class RootBuilder:
             linux.mount_setattr_readonly(self.root_fd, recursive=True)
         dev_is_tmpfs = False
         for mount in mounts:
+            if self.role == GOFER and not is_bind(mount):
+                self._mount_marker(mount)
+                continue
             self._mount_one(mount)
             if (
                 os.path.normpath(mount["destination"]) == "/dev"
                 and mount.get("type") == "tmpfs"
             ):
                 dev_is_tmpfs = True
+        if self.role == GOFER:
+            for fd in self._marker_fds:
+                # Read-only from now on; mount points for binds inside are made.
+                flags = linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID
+                linux.mount(None, f"/proc/self/fd/{fd}", None, flags | linux.MS_NODEV)
+                os.close(fd)
+            return
         if dev_is_tmpfs:
             self._populate_dev()
         for device in self.spec.linux.get("devices") or []:
             self._create_device(device)
+
+    def _mount_marker(self, mount: dict[str, Any]) -> None:
+        """Mark where a sandbox-owned mount goes with an empty tmpfs of its own."""
+        fd = self._open_destination(mount)
+        try:
+            target = f"/proc/self/fd/{fd}"
+            linux.mount("stockade-marker", target, "tmpfs", 0, "mode=755,size=64k")
+        finally:
+            os.close(fd)
+        fd = self._open_destination(mount)
+        self._marker_fds.append(fd)
+        self.markers[os.path.normpath(mount["destination"])] = os.fstat(fd).st_dev
 
     def _mount_one(self, mount: dict[str, Any]) -> None:
         options = mount.get("options") or []
@@ -202,12 +243,12 @@ class RootBuilder:
     def _source(self, mount: dict[str, Any]) -> str:
         """Return the mount's source; a bind source is relative to the bundle."""
         source = mount.get("source") or mount.get("type") or "none"
-        if _is_bind(mount):
+        if is_bind(mount):
             return os.path.join(self.spec.bundle, source)
         return source
 
     def _is_file_bind(self, mount: dict[str, Any]) -> bool:
-        return _is_bind(mount) and os.path.isfile(self._source(mount))
+        return is_bind(mount) and os.path.isfile(self._source(mount))
 
     def _mount_at(
         self, source: str, target: str, kind: str, flags: int, data: str, dest: str
@@ -430,7 +471,8 @@ def _locked_flags(path: str) -> int:
     return result
 
 
-def _is_bind(mount: dict[str, Any]) -> bool:
+def is_bind(mount: dict[str, Any]) -> bool:
+    """Whether MOUNT is a bind mount, by its type or its options."""
     flags, _, _ = parse_options(mount.get("options") or [])
     return mount.get("type") == "bind" or bool(flags & linux.MS_BIND)
 
