@@ -1,6 +1,123 @@
 """The "gofer" file-access mode: a separate process owns the container's files.
 
-NOTE: not available yet. The package exists so that the plugin layout is
-complete; it registers no provider, so ``--file-access=gofer`` is rejected as
-an unknown mode that lists the available ones.
+``create`` forks the gofer before the sandbox. The gofer enters a mount
+namespace of its own, builds the rootfs with the spec's bind mounts, pivots
+into it and serves the file protocol of ``stockade.sentry.fileproto`` on a
+socket pair. The sandbox's own mount namespace holds no host directory: a
+tmpfs root with proc, sysfs, its /dev and the spec's other kernel and tmpfs
+mounts. The sentry sends every path-based call of the application to the
+gofer and hands the application the descriptors it gets back.
+
+The gofer exits when the sandbox closes its end of the socket; ``delete``
+ends it by pid if it is still there.
 """
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import Any, ClassVar
+
+from stockade import linux
+from stockade.errors import SpecError, StockadeError
+from stockade.hookspecs import hookimpl
+from stockade.providers import FILE_ACCESS, Container
+from stockade.sentry import fileproto as fp
+
+READY_TIMEOUT = 10.0
+SANDBOX_ROOT = "sandbox-root"  # the sandbox's tmpfs root, under the state directory
+
+
+class GoferFileAccess:
+    name = "gofer"
+    kind: ClassVar[str] = FILE_ACCESS
+    description = (
+        "a separate gofer process owns the rootfs and bind mounts; the sandbox "
+        "sees no host directory"
+    )
+
+    # --- on the host, in create -------------------------------------------------
+
+    def prepare(self, container: Container) -> None:
+        if any(n.type == "user" for n in container.namespaces):
+            raise SpecError(
+                "--file-access=gofer does not support user namespaces yet; "
+                "use --file-access=direct for this container"
+            )
+        from . import process
+
+        ours, theirs = socket.socketpair(
+            socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+        )
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            process.main(container.spec, container.state_dir, theirs)  # never returns
+        theirs.close()
+        container.plugin_state["gofer"] = {
+            "pid": pid,
+            "start": linux.process_start_time(pid),
+        }
+        ours.settimeout(READY_TIMEOUT)
+        try:
+            message = ours.recv(4096)
+        except OSError:
+            message = b""
+        ours.settimeout(None)
+        if message != b"ready":
+            _end(pid, linux.process_start_time(pid))
+            ours.close()
+            reason = message.decode(errors="replace") or "it exited before it was ready"
+            raise StockadeError(f"the gofer could not serve the rootfs: {reason}")
+        container.inherit_fds.append(ours.fileno())
+        container.file_server = fp.FileClient(ours)
+
+    # --- inside the sandbox ---------------------------------------------------------
+
+    def setup_root(self, container: Container) -> None:
+        from stockade.rootfs import SANDBOX, RootBuilder
+
+        staging = os.path.join(container.state_dir, SANDBOX_ROOT)
+        RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
+            container.before_pivot
+        )
+
+    def check_process(self, container: Container, launcher: Any) -> None:
+        """Create a missing cwd and find the executable, through the gofer."""
+        from . import process
+
+        process.check_process(container.file_server, launcher)
+
+    # --- delete ---------------------------------------------------------------------
+
+    def teardown(self, container: Container) -> None:
+        record = container.plugin_state.get("gofer") or {}
+        pid = record.get("pid")
+        if isinstance(pid, int) and pid > 0:
+            _end(pid, record.get("start"))
+
+
+def _end(pid: int, start: Any) -> None:
+    """Kill and reap the gofer PID if it is still the process that started at START."""
+    if start is None or linux.process_start_time(pid) != start:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid  # not our child: its parent reaps it
+        if done or linux.process_start_time(pid) != start:
+            return
+        time.sleep(0.005)
+
+
+@hookimpl
+def stockade_providers():  # type: ignore[no-untyped-def]
+    return [GoferFileAccess()]

@@ -54,6 +54,7 @@ NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("mknodat")
 NR_PRCTL = number("prctl")
 NR_KILL = number("kill")
+EXEC_CALLS = frozenset({number("execve"), number("execveat")})
 SECCOMP_SET_MODE_FILTER, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 22, 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 0x8
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
@@ -104,6 +105,7 @@ class PtracePlatform:
         self.undecided: frozenset[int] = frozenset()  # see run()
         self.spec_profile_traces = False
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
+        self.paths: Any = None  # stockade.sentry.vfs.PathLayer, with a file server
 
     # --- on the host ----------------------------------------------------------
 
@@ -116,7 +118,15 @@ class PtracePlatform:
         self.container = container
         self.policy = policy_from_table(container.settings.plugin_table("ptrace"))
         table = container.settings.plugin_table("ptrace")
-        self.filter = bpf.application_program(self.policy, table)
+        if container.file_server is not None:
+            self.paths = _path_layer(container, self.policy)
+            notified = self.paths.notified_numbers(
+                self.policy.numbers(SyscallClass.MEDIATED)
+                | self.policy.numbers(SyscallClass.PASSTHROUGH)
+            )
+            self.filter = bpf.application_program(self.policy, table, notified)
+        else:
+            self.filter = bpf.application_program(self.policy, table)
         self.sentry_filter = bpf.sentry_program()
         profile = container.spec.linux.get("seccomp")
         self.spec_profile_traces = bool(profile) and oci_seccomp.uses_trace(profile)
@@ -128,10 +138,16 @@ class PtracePlatform:
             settings = container.settings
             self.trace = _open_trace(settings.log, settings.log_format == "json")
             self.observe = True
+        if self.paths is not None:
+            self.paths.deciders = self.deciders
+            self.paths.container = container
+            self.paths.report = self._report if self.observe else None
 
     # --- launch ------------------------------------------------------------------
 
     def launch(self, container: Container, child_setup: ChildSetup) -> int:
+        if self.paths is not None and self.paths._epoll is None:
+            self.paths.start()
         child_setup.before_fork()
         pid = os.fork()
         if pid == 0:
@@ -156,7 +172,7 @@ class PtracePlatform:
             # execve resets it for the application.
             linux.prctl(linux.PR_SET_DUMPABLE, 1)
             os.kill(os.getpid(), signal.SIGSTOP)
-            bpf.load(self.filter)
+            self._load_filter()
         except BaseException as exc:
             os.write(
                 2, f"stockade: cannot set up the application process: {exc}\n".encode()
@@ -191,7 +207,24 @@ class PtracePlatform:
 
     def prepare_exec_child(self) -> None:
         """In a child of the helper, before exec: the application's filter."""
-        bpf.load(self.filter)
+        self._load_filter()
+
+    def _load_filter(self) -> None:
+        """Load the application's filter; hand its listener, if any, to the sandbox.
+
+        The listener waits at a fixed descriptor while the process stops itself;
+        the sandbox takes a copy with pidfd_getfd at that stop.
+        """
+        if self.paths is None:
+            bpf.load(self.filter)
+            return
+        from stockade.sentry.vfs import LISTENER_FD
+
+        listener = bpf.load_with_listener(self.filter)
+        os.dup2(listener, LISTENER_FD)
+        os.close(listener)
+        os.kill(os.getpid(), signal.SIGSTOP)
+        os.close(LISTENER_FD)
 
     def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> int:
         """Serve the new init's stops until its execve succeeds; raise its exec error."""
@@ -256,6 +289,8 @@ class PtracePlatform:
         if self.spec_profile_traces:
             return frozenset()  # its TRACE data would be reported instead of ours
         mediated = self.policy.numbers(SyscallClass.MEDIATED)
+        if self.paths is not None:
+            mediated -= EXEC_CALLS
         return frozenset(mediated - SENTRY_RULES)
 
     def _confine_sentry(self) -> None:
@@ -291,6 +326,8 @@ class PtracePlatform:
             self._on_seccomp(pid)
         elif event in NEW_PROCESS_EVENTS:
             child = pt.get_event_msg(pid)
+            if self.paths is not None:
+                self.paths.on_fork(pid, child)
             if child not in self.tracees:
                 self.tracees.add(child)
                 self.fresh.add(child)
@@ -309,6 +346,8 @@ class PtracePlatform:
             self._resume(pid)
         elif sig == pt.SYSCALL_STOP_SIGNAL:
             self._on_syscall_exit(pid)
+        elif sig == signal.SIGSTOP and self.paths and self.paths.adopt_listener(pid):
+            self._resume(pid)  # a new filter's listener, handed over
         else:
             self._resume(pid, sig)  # signal-delivery-stop: deliver it
 
@@ -318,6 +357,8 @@ class PtracePlatform:
         _ignore_gone(request, pid, sig)
 
     def _on_exit(self, pid: int, status: int) -> None:
+        if self.paths is not None:
+            self.paths.on_exit(pid)
         self.tracees.discard(pid)
         self.fresh.discard(pid)
         self.pending.pop(pid, None)
@@ -347,6 +388,9 @@ class PtracePlatform:
             call = SyscallCall(
                 self.container.id if self.container else "", pid, nr, args
             )
+        if error is None and self.paths is not None and nr in EXEC_CALLS:
+            self._exec_through_paths(pid, regs, call)
+            return
         if error is None and self.veto:
             error = self._ask_plugins(pid, call)
             if error == 0:
@@ -358,6 +402,42 @@ class PtracePlatform:
             call.decoded()  # now: after an execve the old memory is gone
             self.pending[pid] = call
         self._resume(pid)
+
+    def _exec_through_paths(
+        self, pid: int, regs: pt.UserRegs, call: SyscallCall | None
+    ) -> None:
+        """Point an execve at the program's copy in the sandbox, then let it run.
+
+        The new path is written below the caller's stack pointer, where another
+        thread could overwrite it, so the other tracees stay stopped while the
+        call reads it when the caller has threads.
+        """
+        threaded = _thread_count(pid) > 1
+        deferred = self._freeze_others(pid) if threaded else []
+        try:
+            error = self._decide(call) if call is not None and self.veto else None
+            if not error:
+                try:
+                    self.paths.prepare_exec(pid, regs)
+                except OSError as exc:
+                    error = exc.errno or errno.EIO
+            if error:
+                self._fail(pid, regs, error, call)
+                return
+            try:
+                pt.set_regs(pid, regs)
+            except ProcessLookupError:
+                return
+            if self.observe and call is not None:
+                call.decoded()
+                self.pending[pid] = call
+            if threaded:
+                self._run_call_frozen(pid, deferred)
+            else:
+                self._resume(pid)
+        finally:
+            for stopped, status in deferred:
+                self._handle(stopped, status)
 
     def _kill_all_but_protected(self, caller: int, regs: pt.UserRegs, sig: int) -> None:
         """Carry out kill(-1, SIG) for CALLER, sparing the sandbox's own processes.
@@ -523,6 +603,25 @@ def _thread_group(tid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _thread_count(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 1
+
+
+def _path_layer(container: Container, policy: Policy) -> Any:
+    """The path layer for a sandbox whose files a file server owns."""
+    from stockade.rootfs import is_bind
+    from stockade.sentry.vfs import PathLayer
+
+    sandbox, served = [], []
+    for mount in container.spec.mounts:
+        destination = os.path.normpath(mount["destination"])
+        (served if is_bind(mount) else sandbox).append(destination)
+    return PathLayer(container.file_server, sandbox, served, container.id)
 
 
 def _sentry_tids() -> frozenset[int]:

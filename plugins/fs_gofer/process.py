@@ -1,0 +1,125 @@
+"""The gofer process: its namespace, its confinement, and the create-time checks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import struct
+from typing import Any, NoReturn
+
+from stockade import linux
+from stockade.errors import SpecError, StockadeError
+from stockade.process import DEFAULT_PATH, last_capability
+from stockade.rootfs import GOFER, RootBuilder
+from stockade.sentry import bpf
+from stockade.sentry import fileproto as fp
+from stockade.spec import Spec
+
+from .server import KEPT_CAPS, Gofer
+
+
+def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
+    """Run the gofer in this forked child: build its root, confine it, serve."""
+    code = 0
+    try:
+        try:
+            with open("/proc/self/comm", "w") as comm:
+                comm.write("stockade-gofer")
+        except OSError:
+            pass
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) > 2 and int(name) != sock.fileno():
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)
+        os.close(devnull)
+        os.setsid()
+        program = bpf.gofer_program()  # before pivot_root: the cache is a host file
+        linux.unshare(linux.CLONE_NEWNS)
+        staging = os.path.join(state_dir, "gofer-root")  # used when the root is "/"
+        builder = RootBuilder(spec, staging=staging, role=GOFER)
+        builder.build()
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        markers = {dev: path.encode() for path, dev in builder.markers.items()}
+        _confine(program)
+        gofer = Gofer(root, markers)
+    except BaseException as exc:
+        reason = str(exc) if isinstance(exc, StockadeError) else _describe(exc)
+        try:
+            sock.send(reason.encode()[:4000])
+        except OSError:
+            pass
+        os._exit(1)
+    try:
+        sock.send(b"ready")
+        gofer.serve(sock)
+    except BaseException:
+        code = 2
+    finally:
+        os._exit(code)
+
+
+def _confine(program: bytes) -> None:
+    """Keep only the capabilities the gofer lends callers, then load its filter."""
+    for number in range(last_capability() + 1):
+        if not KEPT_CAPS & (1 << number):
+            linux.prctl(linux.PR_CAPBSET_DROP, number)
+    linux.capset(KEPT_CAPS, KEPT_CAPS, 0)
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    bpf.load(program, all_threads=True)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- create-time checks, from inside the sandbox ---------------------------------------
+
+
+def check_process(client: fp.FileClient, launcher: Any) -> None:
+    """Create the cwd if it is missing and find the executable, as direct mode does."""
+    creds = fp.Credentials(launcher.uid, launcher.gid, tuple(launcher.groups))
+    cwd = launcher.cwd.encode()
+    reply = client.call(fp.CHDIR, fp.ROOT, cwd)
+    if reply.kind == fp.ERROR:
+        made = client.call(fp.MKDIRS, fp.ROOT, cwd, mode=0o755)
+        if made.kind == fp.ERROR:
+            raise SpecError(
+                f"process.cwd {launcher.cwd} does not exist and cannot be created: "
+                f"{os.strerror(made.value)}"
+            )
+    name = launcher.args[0]
+    if "/" in name:
+        candidates = [
+            name if name.startswith("/") else os.path.join(launcher.cwd, name)
+        ]
+    else:
+        path = DEFAULT_PATH
+        for item in launcher.env:
+            if item.startswith("PATH="):
+                path = item[5:]
+        candidates = [os.path.join(d or launcher.cwd, name) for d in path.split(":")]
+    for candidate in candidates:
+        reply = client.call(fp.STAT, creds, os.path.normpath(candidate).encode())
+        if reply.kind == fp.REDIRECT:
+            try:
+                mode = os.stat(reply.data).st_mode
+            except OSError:
+                continue
+        elif reply.kind == fp.OK and len(reply.data) >= 28:
+            mode = struct.unpack_from("<I", reply.data, 24)[0]
+        else:
+            continue
+        if stat.S_ISREG(mode) and mode & 0o111:
+            return
+    if "/" in name:
+        raise SpecError(f'exec: "{name}": no such file or executable in the container')
+    raise SpecError(f'exec: "{name}": executable file not found in $PATH')
