@@ -34,6 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from stockade import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    config.addinivalue_line(
+        "markers", "both_file_access: run the test under direct and gofer file access"
+    )
     if os.geteuid() != 0:
         pytest.exit("the tests run real containers and need root", returncode=1)
     if shutil.which("busybox") is None:
@@ -127,8 +130,19 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def stockade(root: Path, tmp_path: Path, no_leaks: None) -> Stockade:
-    return Stockade(root)
+def file_access() -> str:
+    """The file-access mode of `stockade`; tests marked both_file_access get both."""
+    return "direct"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_file_access") is not None:
+        metafunc.parametrize("file_access", ["direct", "gofer"])
+
+
+@pytest.fixture
+def stockade(root: Path, tmp_path: Path, no_leaks: None, file_access: str) -> Stockade:
+    return Stockade(root, env={"STOCKADE_FILE_ACCESS": file_access})
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -13,6 +13,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.both_file_access
+
 
 def host_mounts_under(path) -> list[str]:
     with open("/proc/self/mountinfo") as f:

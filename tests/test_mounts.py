@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.both_file_access
+
 
 def test_bind_mount_options(stockade, make_bundle, tmp_path):
     host_dir = tmp_path / "data"

@@ -16,6 +16,8 @@ import pytest
 from programs import install, programs  # noqa: F401  (fixture)
 from stockade.sentry.policy import SyscallClass, load_policy
 
+pytestmark = pytest.mark.both_file_access
+
 TESTS = Path(__file__).resolve().parent
 
 

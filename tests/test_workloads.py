@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.both_file_access
+
 SHELL_SCRIPT = r"""
 set -e
 printf 'b\na\nc\n' > /tmp/in

@@ -85,14 +85,17 @@ class Listener:
         _RESP.pack_into(self._resp, 0, notification_id, 0, 0, FLAG_CONTINUE)
         _ioctl(self.fd, IOCTL_SEND, self._resp)
 
-    def reply_fd(self, notification_id: int, fd: int, cloexec: bool) -> None:
-        """Install FD in the caller and complete the call with its new number."""
+    def reply_fd(self, notification_id: int, fd: int, cloexec: bool) -> int:
+        """Install FD in the caller, completing the call; return the number it got."""
         flags = os.O_CLOEXEC if cloexec else 0
         _ADDFD.pack_into(self._addfd, 0, notification_id, ADDFD_FLAG_SEND, fd, 0, flags)
-        if _ioctl(self.fd, IOCTL_ADDFD, self._addfd) < 0:
+        result = _ioctl(self.fd, IOCTL_ADDFD, self._addfd)
+        if result < 0:
             err = ctypes.get_errno()
             if err != errno.ENOENT:
                 self.reply(notification_id, error=err)  # EMFILE, say
+            return -err
+        return result
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:

@@ -124,18 +124,10 @@ def clean(path: bytes) -> bytes | None:
 class PathLayer:
     """Answers the path-based calls of one sandbox; see the module docstring."""
 
-    def __init__(
-        self,
-        client: fp.FileClient,
-        sandbox_mounts: list[str],
-        served_mounts: list[str],
-        container_id: str = "",
-    ) -> None:
+    def __init__(self, client: fp.FileClient, spec: Any, container_id: str = "") -> None:
         self.client = client
-        routes = [(d.encode(), True) for d in sandbox_mounts]
-        routes += [(d.encode(), False) for d in served_mounts]
-        routes.sort(key=lambda item: len(item[0]), reverse=True)
-        self.routes = [(p.rstrip(b"/") or b"/", side) for p, side in routes]
+        self.spec = spec
+        self.routes: list[tuple[bytes, bool]] = []
         self.container_id = container_id
         self.procs: dict[int, Process] = {}
         self.tgids: dict[int, int] = {}
@@ -152,6 +144,8 @@ class PathLayer:
         self.handlers: dict[int, Callable[[int, tuple[int, ...], int], Any]] = {}
         self._register()
         self._epoll: select.epoll | None = None
+        # Strings read for the current notification: (tid, address) -> bytes.
+        self._memo: dict[tuple[int, int], bytes] = {}
         self._listeners: dict[int, notify.Listener] = {}
 
     # --- set-up -------------------------------------------------------------
@@ -161,7 +155,19 @@ class PathLayer:
         return frozenset(self.handlers) & policy_numbers
 
     def start(self) -> None:
-        """In the sandbox after pivot_root: note its mounts, start the listener thread."""
+        """In the sandbox after pivot_root: note its mounts, start the listener thread.
+
+        The spec's destinations are read here, after the file-access provider
+        has placed the sandbox's mounts.
+        """
+        from ..rootfs import is_bind
+
+        routes = [
+            (os.path.normpath(m["destination"]).encode(), not is_bind(m))
+            for m in self.spec.mounts
+        ]
+        routes.sort(key=lambda item: len(item[0]), reverse=True)
+        self.routes = routes
         for prefix, sandbox in self.routes:
             if sandbox:
                 try:
@@ -221,9 +227,12 @@ class PathLayer:
         if proc is None:
             proc = self.forked.pop(tid, None) or self.forked.pop(tgid, None)
             if proc is None:
+                # The fork event may not have been seen yet: copy the parent now.
                 parent = self.procs.get(self._parent_of(tgid))
                 proc = (
-                    Process(parent.cwd, parent.cwd_in_kernel) if parent else Process()
+                    Process(parent.cwd, parent.cwd_in_kernel, parent.exe)
+                    if parent
+                    else Process()
                 )
             self.procs[tgid] = proc
         return proc
@@ -312,14 +321,19 @@ class PathLayer:
 
     def handle(self, listener: notify.Listener, n: notify.Notification) -> None:
         """Answer one notification; always reply exactly once."""
+        try:
+            self._answer(listener, n)
+        finally:
+            self._memo.clear()
+
+    def _answer(self, listener: notify.Listener, n: notify.Notification) -> None:
         handler = self.handlers.get(n.nr)
         call = None
         try:
             if handler is None:
                 raise OSError(errno.ENOSYS, "not a path call")
             if self.deciders or self.report is not None:
-                call = SyscallCall(self.container_id, n.pid, n.nr, n.args)
-                call.decoded()
+                call = self._call_record(n)
                 for decide in self.deciders:
                     error = decide(container=self.container, call=call)
                     if error:
@@ -341,9 +355,8 @@ class PathLayer:
             listener.let_run(n.id)
             value = None
         elif isinstance(result, Fd):
-            listener.reply_fd(n.id, result.fd, result.cloexec)
+            value = listener.reply_fd(n.id, result.fd, result.cloexec)
             os.close(result.fd)
-            value = None
         elif isinstance(result, OSError):
             value = -(result.errno or errno.EIO)
             listener.reply(n.id, error=result.errno or errno.EIO)
@@ -352,6 +365,28 @@ class PathLayer:
             listener.reply(n.id, value=value)
         if call is not None and self.report is not None and value is not None:
             self.report(call, value)
+
+    def _call_record(self, n: notify.Notification) -> SyscallCall:
+        """The call as plugins see it: its strings read once, and kept for the handler.
+
+        The handler acts on these same copies, so what a plugin allowed is what
+        runs, whatever another thread writes meanwhile.
+        """
+        call = SyscallCall(self.container_id, n.pid, n.nr, n.args)
+        entry = SYSCALLS.get(n.nr)
+        decoded: list[Any] = []
+        for index, kind in enumerate(entry.args if entry is not None else ()):
+            if kind in (ArgKind.PATH, ArgKind.STR):
+                try:
+                    raw = self._read(n.pid, n.args[index])
+                except OSError:
+                    decoded.append(None)
+                    continue
+                decoded.append(raw.decode("utf-8", "backslashreplace"))
+            else:
+                decoded.append(call._decode(index, kind))
+        call._decoded = decoded
+        return call
 
     # --- targets -------------------------------------------------------------------
 
@@ -391,7 +426,11 @@ class PathLayer:
         return Target(False, joined)
 
     def _read(self, tid: int, address: int) -> bytes:
-        return ptrace_raw.read_string(tid, address)
+        key = (tid, address)
+        value = self._memo.get(key)
+        if value is None:
+            value = self._memo[key] = ptrace_raw.read_string(tid, address)
+        return value
 
     def _call(self, op: int, tid: int, t: Target, **kw: Any) -> fp.Reply:
         creds = kw.pop("creds", None) or self._creds(tid).fs
@@ -651,14 +690,11 @@ class PathLayer:
         if len(parts) != 4 or parts[1] != b"proc" or parts[3] not in (b"exe", b"cwd"):
             return None
         who = parts[2]
-        if who == b"self":
-            tgid = self.tgids.get(tid, tid)
-        elif who.isdigit():
-            tgid = int(who)
-        else:
+        if who != b"self" and not who.isdigit():
             return None
-        proc = self.procs.get(tgid)
-        if proc is None:
+        try:
+            proc = self._process(tid if who == b"self" else int(who))
+        except OSError:
             return None
         if parts[3] == b"cwd":
             return proc.cwd
@@ -678,7 +714,7 @@ class PathLayer:
         return reply.value
 
     def _mknod(self, tid: int, dirfd: int, address: int, mode: int, dev: int) -> Any:
-        if mode & stat.S_IFMT in (stat.S_IFCHR, stat.S_IFBLK):
+        if stat.S_IFMT(mode) in (stat.S_IFCHR, stat.S_IFBLK):
             raise OSError(errno.EPERM, "no device nodes")
         return self._simple(fp.MKNOD, tid, dirfd, address, mode=mode, arg1=dev)
 
@@ -914,6 +950,7 @@ class PathLayer:
         creds = self._creds(tid).fs
         prefix: list[bytes] = []  # interpreter arguments that replace argv[0]
         script = path
+        exe = b""
         for _ in range(MAX_INTERPRETER_DEPTH + 1):
             reply = self._call(fp.EXEC, tid, t, creds=creds)
             if reply.kind == fp.REDIRECT or reply.fd < 0:
@@ -923,6 +960,7 @@ class PathLayer:
                 line = _shebang(head)
                 if line is None:
                     copy = self._copy_program(reply.fd, reply.data, creds, head)
+                    exe = reply.data[STAT_SIZE:]
                     break
             finally:
                 os.close(reply.fd)
@@ -937,8 +975,7 @@ class PathLayer:
         else:
             raise OSError(errno.ELOOP, "too many interpreters")
         self._write_exec(tid, regs, copy, argv, envp, prefix)
-        proc = self._process(tid)
-        proc.exe = _absolute_exe(script, proc.cwd)
+        self._process(tid).exe = exe
         return True
 
     def _copy_program(
@@ -1127,11 +1164,6 @@ def _read_vector(tid: int, address: int) -> list[int]:
         if len(chunk) < 512:
             break
     raise OSError(errno.EFAULT, "argv")
-
-
-def _absolute_exe(path: bytes, cwd: bytes) -> bytes:
-    joined = path if path.startswith(b"/") else cwd.rstrip(b"/") + b"/" + path
-    return os.path.normpath(joined)
 
 
 def kinds_with_paths() -> frozenset[int]:

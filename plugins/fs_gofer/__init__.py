@@ -79,6 +79,9 @@ class GoferFileAccess:
     def setup_root(self, container: Container) -> None:
         from stockade.rootfs import SANDBOX, RootBuilder
 
+        from . import process
+
+        process.place_sandbox_mounts(container.file_server, container.spec)
         staging = os.path.join(container.state_dir, SANDBOX_ROOT)
         RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
             container.before_pivot

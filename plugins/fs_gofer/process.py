@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from stockade import linux
 from stockade.errors import SpecError, StockadeError
 from stockade.process import DEFAULT_PATH, last_capability
-from stockade.rootfs import GOFER, RootBuilder
+from stockade.rootfs import GOFER, RESOLVE, RootBuilder, is_bind
 from stockade.sentry import bpf
 from stockade.sentry import fileproto as fp
 from stockade.spec import Spec
@@ -45,7 +45,7 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
         builder = RootBuilder(spec, staging=staging, role=GOFER)
         builder.build()
         root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        markers = {dev: path.encode() for path, dev in builder.markers.items()}
+        markers = {dev: _canonical(root, path) for path, dev in builder.markers.items()}
         _confine(program)
         gofer = Gofer(root, markers)
     except BaseException as exc:
@@ -62,6 +62,16 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
         code = 2
     finally:
         os._exit(code)
+
+
+def _canonical(root: int, destination: str) -> bytes:
+    """Where DESTINATION really is in the root, after the image's symlinks."""
+    fd = linux.openat2(root, destination, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+    try:
+        os.fchdir(fd)
+        return os.getcwdb()
+    finally:
+        os.close(fd)
 
 
 def _confine(program: bytes) -> None:
@@ -82,6 +92,21 @@ def _describe(exc: BaseException) -> str:
 
 
 # --- create-time checks, from inside the sandbox ---------------------------------------
+
+
+def place_sandbox_mounts(client: fp.FileClient, spec: Spec) -> None:
+    """Point each sandbox-owned mount of SPEC at its real place in the image.
+
+    A destination may pass through a symlink in the rootfs; the gofer's
+    marker sits where the symlink leads, and the sandbox mounts there too.
+    """
+    for mount in spec.mounts:
+        if is_bind(mount):
+            continue
+        destination = os.path.normpath(mount["destination"]).encode()
+        reply = client.call(fp.CHDIR, fp.ROOT, destination)
+        if reply.kind == fp.REDIRECT:
+            mount["destination"] = reply.data.decode(errors="surrogateescape")
 
 
 def check_process(client: fp.FileClient, launcher: Any) -> None:

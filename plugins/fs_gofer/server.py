@@ -401,7 +401,7 @@ class Gofer:
         return self._at(r, lambda fd, name: os.mkdir(name, r.mode & 0o7777, dir_fd=fd))
 
     def mknod(self, r: Request) -> int:
-        kind = r.mode & stat.S_IFMT
+        kind = stat.S_IFMT(r.mode)
         if kind in (stat.S_IFCHR, stat.S_IFBLK):
             raise OSError(errno.EPERM, "no device nodes")
         return self._at(r, lambda fd, name: os.mknod(name, r.mode, r.arg1, dir_fd=fd))
@@ -513,7 +513,9 @@ class Gofer:
         return 0, directory, -1
 
     def exec_open(self, r: Request) -> tuple[int, bytes, int]:
-        fd = self._open(self._absolute(r.path1, r.base1), os.O_RDONLY | os.O_NONBLOCK)
+        """Open a program for exec; reply with its stat, then its canonical path."""
+        path = self._absolute(r.path1, r.base1)
+        fd = self._open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -523,10 +525,27 @@ class Gofer:
                 raise OSError(errno.EACCES, "on a noexec mount")
             buf = ctypes.create_string_buffer(STAT_SIZE)
             _sys(SYS_NEWFSTATAT, fd, b"", buf, AT_EMPTY_PATH)
+            canonical = self._canonical(path)
         except BaseException:
             os.close(fd)
             raise
-        return 0, buf.raw, fd
+        return 0, buf.raw + canonical, fd
+
+    def _canonical(self, path: bytes) -> bytes:
+        """PATH with every symlink resolved, as /proc/PID/exe names a program."""
+        for _ in range(MAX_SYMLINKS):
+            parent, name = self._parent(path)
+            try:
+                target = os.readlink(name, dir_fd=parent)
+            except OSError:
+                os.fchdir(parent)
+                return os.getcwdb().rstrip(b"/") + b"/" + name
+            finally:
+                os.close(parent)
+            if not target.startswith(b"/"):
+                target = path.rstrip(b"/").rpartition(b"/")[0] + b"/" + target
+            path = target
+        return path
 
     def mkdirs(self, r: Request) -> int:
         parts = [p for p in self._absolute(r.path1, r.base1).split(b"/") if p]

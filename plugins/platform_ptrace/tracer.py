@@ -614,14 +614,9 @@ def _thread_count(pid: int) -> int:
 
 def _path_layer(container: Container, policy: Policy) -> Any:
     """The path layer for a sandbox whose files a file server owns."""
-    from stockade.rootfs import is_bind
     from stockade.sentry.vfs import PathLayer
 
-    sandbox, served = [], []
-    for mount in container.spec.mounts:
-        destination = os.path.normpath(mount["destination"])
-        (served if is_bind(mount) else sandbox).append(destination)
-    return PathLayer(container.file_server, sandbox, served, container.id)
+    return PathLayer(container.file_server, container.spec, container.id)
 
 
 def _sentry_tids() -> frozenset[int]:

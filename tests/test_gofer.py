@@ -1,0 +1,302 @@
+"""The gofer file-access mode: the sandbox reaches files only through the gofer.
+
+Each escape test puts a host directory beside the bundle with a file that
+says HOST, and a mirror of that directory's path inside the rootfs whose file
+says "mirror". A path resolved inside the container, as it must be, reads the
+mirror; reading HOST would be an escape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from programs import install, programs  # noqa: F401  (fixture)
+from stockade.sentry import fileproto as fp
+
+GOFER = {"STOCKADE_FILE_ACCESS": "gofer"}
+SANDBOX_FS_TYPES = {"tmpfs", "proc", "sysfs", "devpts", "mqueue", "devtmpfs"}
+
+
+@pytest.fixture
+def gofer(stockade):
+    stockade.env.update(GOFER)
+    return stockade
+
+
+@pytest.fixture
+def host_dir(tmp_path):
+    path = tmp_path / "host"
+    path.mkdir()
+    (path / "secret").write_text("HOST\n")
+    return path
+
+
+def mirror(bundle, host_dir):
+    path = bundle / "rootfs" / str(host_dir).lstrip("/")
+    path.mkdir(parents=True)
+    (path / "secret").write_text("mirror\n")
+    return path
+
+
+def run(gofer, bundle, name="c1"):
+    return gofer("run", "--bundle", str(bundle), name)
+
+
+def test_sandbox_mounts_hold_no_host_directory(gofer, make_bundle):
+    bundle = make_bundle("cat", "/proc/self/mountinfo")
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    kinds = {line.split(" - ")[1].split()[0] for line in result.stdout.splitlines()}
+    assert kinds <= SANDBOX_FS_TYPES, result.stdout
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if line.split(" - ")[1].startswith("devtmpfs"):
+            assert fields[3] in {f"/{d}" for d in ("null", "zero", "full", "random",
+                                                    "urandom", "tty")}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "link", ["absolute", "relative", "dotdot"], ids=["absolute", "relative", "dotdot"]
+)
+def test_symlinks_resolve_inside_the_root(gofer, make_bundle, host_dir, link):
+    script = "cat /evil/secret; echo new > /evil/written; ls /evil | sort | tr '\\n' ' '"
+    bundle = make_bundle("sh", "-c", script)
+    mirror(bundle, host_dir)
+    target = {
+        "absolute": str(host_dir),
+        "relative": "../" * 30 + str(host_dir).lstrip("/"),
+        "dotdot": "/etc/../../../.." + str(host_dir),
+    }[link]
+    os.symlink(target, bundle / "rootfs" / "evil")
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["mirror", "secret written "]
+    assert sorted(os.listdir(host_dir)) == ["secret"]
+
+
+def test_magic_links_lead_nowhere(gofer, make_bundle, host_dir):
+    secret = str(host_dir / "secret")
+    tries = [f"/procroot{secret}", f"/proc/self/root{secret}", f"/proc/1/root{secret}",
+             f"/proc/self/cwd/../../../..{secret}", f"/proc/self/fd/3/../../..{secret}"]  # fmt: skip
+    script = "exec 3</etc; " + "; ".join(f"cat {p} 2>/dev/null" for p in tries)
+    script += "; echo done"
+    bundle = make_bundle("sh", "-c", script)
+    os.symlink("/proc/self/root", bundle / "rootfs" / "procroot")
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    assert "HOST" not in result.stdout
+    assert result.stdout.strip().endswith("done")
+
+
+def test_hard_link_cannot_reach_the_host(gofer, make_bundle, host_dir):
+    script = "ln /evil/secret /linked && cat /linked; ln /evil/secret /evil/again; echo end"
+    bundle = make_bundle("sh", "-c", script)
+    mirror(bundle, host_dir)
+    os.symlink(str(host_dir), bundle / "rootfs" / "evil")
+    result = run(gofer, bundle)
+    assert "HOST" not in result.stdout
+    assert os.stat(host_dir / "secret").st_nlink == 1
+    assert sorted(os.listdir(host_dir)) == ["secret"]
+
+
+def test_rename_race_stays_inside(gofer, make_bundle, host_dir, programs):  # noqa: F811
+    bundle = make_bundle("/bin/swap", "/work/dir", str(host_dir), "3000")
+    install(bundle, programs, "swap")
+    work = bundle / "rootfs" / "work" / "dir"
+    work.mkdir(parents=True)
+    (work / "secret").write_text("inside\n")
+    mirror(bundle, host_dir)
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.split() for line in result.stdout.splitlines())
+    assert counts["other"] == "0", result.stdout
+    assert int(counts["inside"]) > 0
+
+
+def test_read_only_mounts_enforced(gofer, make_bundle, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "kept").write_text("kept\n")
+
+    def edit(config):
+        config["root"]["readonly"] = True
+        config["mounts"].append(
+            {"destination": "/data", "type": "bind", "source": str(data),
+             "options": ["rbind", "ro"]}  # fmt: skip
+        )
+
+    script = ("echo x > /data/new; echo x > /etc/new; mkdir /etc/d; rm /data/kept;"
+              " cat /data/kept; echo x > /tmp/ok && echo tmp-ok")  # fmt: skip
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    result = run(gofer, bundle)
+    assert "Read-only file system" in result.stderr
+    assert result.stdout.splitlines()[0] == "kept"
+    assert sorted(os.listdir(data)) == ["kept"]
+    assert not (bundle / "rootfs" / "etc" / "new").exists()
+
+
+def test_device_nodes_cannot_be_made(gofer, make_bundle):
+    script = "mknod /tmp/null c 1 3 || echo refused; mkfifo /tmp/fifo && echo fifo-ok"
+    bundle = make_bundle("sh", "-c", script)
+    result = run(gofer, bundle)
+    assert result.stdout.split() == ["refused", "fifo-ok"]
+    assert not (bundle / "rootfs" / "tmp" / "null").exists()
+
+
+def test_working_directory_scripts_and_proc(gofer, make_bundle):
+    script = r"""
+cd /etc && head -n 1 passwd
+cd /proc && grep -c Name self/status
+cd /bin && pwd
+printf '#!/bin/sh\necho script "$@"\n' > /tmp/s && chmod +x /tmp/s && /tmp/s one two
+cd /tmp && ./s three
+readlink /proc/self/exe
+"""
+    bundle = make_bundle("sh", "-c", script)
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "root:x:0:0:root:/root:/bin/sh",
+        "1",
+        "/bin",
+        "script one two",
+        "script three",
+        "/bin/busybox",
+    ]
+
+
+def test_permissions_follow_the_callers_user(gofer, make_bundle):
+    def edit(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    script = "cat /secret; echo x > /etc/owned; ls /secret && echo listed"
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    (bundle / "rootfs" / "secret").write_text("root only\n")
+    os.chmod(bundle / "rootfs" / "secret", 0o600)
+    result = run(gofer, bundle)
+    assert "root only" not in result.stdout
+    assert "Permission denied" in result.stderr
+    assert not (bundle / "rootfs" / "etc" / "owned").exists()
+    assert "listed" in result.stdout
+
+
+def test_gofer_death_fails_calls_with_eio(gofer, make_bundle, root):
+    script = "cat /etc/hostname; sleep 2; cat /etc/passwd; echo status $?"
+    bundle = make_bundle("sh", "-c", script)
+    (bundle / "rootfs" / "etc" / "hostname").write_text("box\n")
+    killed = []
+
+    def kill_gofer_once_running():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                state = json.loads((root / "c1" / "state.json").read_text())
+                pid = state["plugin_state"]["gofer"]["pid"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.05)
+                continue
+            time.sleep(1.0)
+            os.kill(pid, 9)  # the gofer this test's container started
+            killed.append(pid)
+            return
+
+    killer = threading.Thread(target=kill_gofer_once_running)
+    killer.start()
+    result = run(gofer, bundle)
+    killer.join()
+    assert killed
+    lines = result.stdout.splitlines()
+    assert lines[0] == "box"
+    assert lines[-1].startswith("status ") and lines[-1] != "status 0", result.stdout
+    assert not (root / "c1").exists()
+
+
+def test_create_fails_cleanly_when_a_bind_source_is_missing(gofer, make_bundle, root):
+    def edit(config):
+        config["mounts"].append(
+            {"destination": "/data", "type": "bind", "source": "/nonexistent/source",
+             "options": ["rbind"]}  # fmt: skip
+        )
+
+    bundle = make_bundle("true", edit=edit)
+    result = gofer("create", "--bundle", str(bundle), "c1")
+    assert result.returncode != 0
+    assert "/nonexistent/source" in result.stderr
+    assert not (root / "c1").exists()
+
+
+# --- the protocol, against a gofer serving a plain directory ----------------------
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A Gofer serving TMP_PATH/root in a thread of this process; yields the client."""
+    from stockade.plugins.fs_gofer.server import Gofer
+
+    top = tmp_path / "root"
+    (top / "etc").mkdir(parents=True)
+    (top / "etc" / "motd").write_text("hello\n")
+    root_fd = os.open(top, os.O_PATH | os.O_DIRECTORY)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    gofer = Gofer(root_fd, {})
+    gofer.current = (0, 0, (), 0o022, 0)  # never change this test process's ids
+    gofer._become = lambda creds: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=gofer.serve, args=(theirs,), daemon=True)
+    thread.start()
+    yield ours
+    ours.close()
+    thread.join(5)
+    theirs.close()
+    os.close(root_fd)
+
+
+def _exchange(sock, raw):
+    sock.send(raw)
+    reply = sock.recv(fp.MAX_MESSAGE)
+    return fp.REPLY.unpack_from(reply)
+
+
+def test_malformed_requests_are_rejected(served):
+    header = fp.REQUEST.pack(fp.VERSION, fp.OPEN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0)
+    cases = [
+        b"",
+        b"\x01",
+        b"\xff" * fp.REQUEST.size,  # wrong version
+        header,  # lengths say four more bytes
+        header + b"/e\0c",  # NUL in a path
+        fp.REQUEST.pack(fp.VERSION, 999, *[0] * 13),  # unknown operation
+        fp.REQUEST.pack(fp.VERSION, fp.OPEN, 0, 0, 0, 0, 0, 9999, 0, 0, 0, 0, 0, 0, 0),
+        b"\x00" * (fp.MAX_MESSAGE + 100),
+    ]
+    for raw in cases:
+        if not raw:
+            continue
+        version, kind, value = _exchange(served, raw)
+        assert kind == fp.ERROR, raw[:32]
+    for index in range(300):
+        junk = os.urandom(fp.REQUEST.size + index % 40)
+        assert _exchange(served, junk)[1] in (fp.ERROR, fp.OK, fp.REDIRECT)
+    client = fp.FileClient(served)
+    reply = client.call(fp.STAT, fp.ROOT, b"/etc/motd")
+    assert reply.kind == fp.OK
+    assert struct.unpack_from("<q", reply.data, 48)[0] == len("hello\n")
+
+
+def test_paths_stay_in_the_served_root(served, tmp_path):
+    (tmp_path / "outside").write_text("HOST\n")
+    os.symlink("../../outside", tmp_path / "root" / "up")
+    client = fp.FileClient(served)
+    for path in (b"/../outside", b"/up", b"/etc/../../outside"):
+        reply = client.call(fp.OPEN, fp.ROOT, path, flags=os.O_RDONLY)
+        if reply.fd >= 0:
+            assert os.read(reply.fd, 10) != b"HOST\n"
+            os.close(reply.fd)
+        else:
+            assert reply.kind == fp.ERROR
