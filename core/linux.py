@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from typing import Any
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -135,17 +136,19 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(result, new_root)
 
 
+_OPEN_HOWS: dict[tuple[int, int, int], Any] = {}
+
+
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """Open PATH relative to DIRFD with openat2(2) resolve restrictions."""
-    how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
-    buf = ctypes.create_string_buffer(how, len(how))
-    result = libc.syscall(
-        ctypes.c_long(SYS_OPENAT2),
-        ctypes.c_int(dirfd),
-        ctypes.c_char_p(_b(path)),
-        buf,
-        ctypes.c_size_t(len(how)),
-    )
+    key = (flags, mode, resolve)
+    how = _OPEN_HOWS.get(key)
+    if how is None:
+        if len(_OPEN_HOWS) > 256:
+            _OPEN_HOWS.clear()
+        packed = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
+        how = _OPEN_HOWS[key] = ctypes.create_string_buffer(packed, len(packed))
+    result = libc.syscall(SYS_OPENAT2, dirfd, _b(path), how, 24)
     return _check(result, path)
 
 

@@ -66,7 +66,9 @@ def test_sandbox_mounts_hold_no_host_directory(gofer, make_bundle):
     "link", ["absolute", "relative", "dotdot"], ids=["absolute", "relative", "dotdot"]
 )
 def test_symlinks_resolve_inside_the_root(gofer, make_bundle, host_dir, link):
-    script = "cat /evil/secret; echo new > /evil/written; ls /evil | sort | tr '\\n' ' '"
+    script = (
+        "cat /evil/secret; echo new > /evil/written; ls /evil | sort | tr '\\n' ' '"
+    )
     bundle = make_bundle("sh", "-c", script)
     mirror(bundle, host_dir)
     target = {
@@ -96,7 +98,9 @@ def test_magic_links_lead_nowhere(gofer, make_bundle, host_dir):
 
 
 def test_hard_link_cannot_reach_the_host(gofer, make_bundle, host_dir):
-    script = "ln /evil/secret /linked && cat /linked; ln /evil/secret /evil/again; echo end"
+    script = (
+        "ln /evil/secret /linked && cat /linked; ln /evil/secret /evil/again; echo end"
+    )
     bundle = make_bundle("sh", "-c", script)
     mirror(bundle, host_dir)
     os.symlink(str(host_dir), bundle / "rootfs" / "evil")
@@ -128,8 +132,12 @@ def test_read_only_mounts_enforced(gofer, make_bundle, tmp_path):
     def edit(config):
         config["root"]["readonly"] = True
         config["mounts"].append(
-            {"destination": "/data", "type": "bind", "source": str(data),
-             "options": ["rbind", "ro"]}  # fmt: skip
+            {
+                "destination": "/data",
+                "type": "bind",
+                "source": str(data),
+                "options": ["rbind", "ro"],
+            }  # fmt: skip
         )
 
     script = ("echo x > /data/new; echo x > /etc/new; mkdir /etc/d; rm /data/kept;"
@@ -221,8 +229,12 @@ def test_gofer_death_fails_calls_with_eio(gofer, make_bundle, root):
 def test_create_fails_cleanly_when_a_bind_source_is_missing(gofer, make_bundle, root):
     def edit(config):
         config["mounts"].append(
-            {"destination": "/data", "type": "bind", "source": "/nonexistent/source",
-             "options": ["rbind"]}  # fmt: skip
+            {
+                "destination": "/data",
+                "type": "bind",
+                "source": "/nonexistent/source",
+                "options": ["rbind"],
+            }  # fmt: skip
         )
 
     bundle = make_bundle("true", edit=edit)

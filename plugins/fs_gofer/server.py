@@ -24,6 +24,7 @@ import os
 import socket
 import stat
 import struct
+import time
 from typing import Any
 
 from stockade import linux
@@ -42,6 +43,7 @@ SYS_RENAMEAT2, SYS_STATX, SYS_FACCESSAT2, SYS_FCHMODAT2 = 316, 332, 439, 452
 # Errors that a marker on the way could explain: the marker is empty and read-only.
 REDIRECTABLE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EROFS, errno.ELOOP})
 MAX_SYMLINKS = 40
+SPIN_NS = 200_000  # how long the gofer polls for the next request before it sleeps
 # Capabilities the gofer keeps: the file capabilities it lends a caller that
 # holds them, and the two it needs to take on a caller's ids.
 FILE_CAPS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 9)
@@ -131,7 +133,7 @@ class Gofer:
         space = socket.CMSG_SPACE(4 * 4)
         while True:
             try:
-                raw, cmsgs, msg_flags, _ = sock.recvmsg(fp.MAX_MESSAGE + 1, space)
+                raw, cmsgs, msg_flags = _receive(sock, space)
             except InterruptedError:
                 continue
             if not raw and not cmsgs:
@@ -636,6 +638,25 @@ class Gofer:
 
     def connect(self, r: Request) -> int:
         return self._unix(r, libc.connect)
+
+
+def _receive(sock: socket.socket, space: int) -> tuple[bytes, list[Any], int]:
+    """The next request: polled for briefly, since calls come in bursts, then waited for.
+
+    A wake-up across CPUs costs tens of microseconds on the VMs measured
+    here, more than the request itself.
+    """
+    deadline = time.monotonic_ns() + SPIN_NS
+    while time.monotonic_ns() < deadline:
+        try:
+            raw, cmsgs, flags, _ = sock.recvmsg(
+                fp.MAX_MESSAGE + 1, space, socket.MSG_DONTWAIT
+            )
+            return raw, cmsgs, flags
+        except BlockingIOError:
+            continue
+    raw, cmsgs, flags, _ = sock.recvmsg(fp.MAX_MESSAGE + 1, space)
+    return raw, cmsgs, flags
 
 
 def _received_fds(cmsgs: list[tuple[int, int, bytes]]) -> list[int]:
