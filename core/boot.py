@@ -27,6 +27,7 @@ from .errors import SandboxError, SpecError, StockadeError
 from .process import EXEC_FAILED, ProcessLauncher, find_executable
 from .providers import FILE_ACCESS, PLATFORM, Container
 from .spec import check_process
+from .state import PROBLEM_FILE
 
 NAMESPACE_FLAGS = {
     "mount": linux.CLONE_NEWNS,
@@ -65,6 +66,7 @@ class Sandbox:
         self.reply_lock = threading.RLock()
         self.broker: execd.ExecBroker | None = None
         self.spec_filter: bytes | None = None
+        container.note_problem = self.note_problem
 
     # --- boot -------------------------------------------------------------------
 
@@ -248,6 +250,22 @@ class Sandbox:
                 os.kill(self.init_pid, sig)
             except ProcessLookupError:
                 pass
+
+    def note_problem(self, text: str) -> None:
+        """Record TEXT in the state directory, where `state` reports it."""
+        try:
+            fd = os.open(
+                PROBLEM_FILE,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                0o644,
+                dir_fd=self.state_fd,
+            )
+            try:
+                os.write(fd, text.encode()[:4000])
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
 
     def exit_with(self, status: int) -> NoReturn:
         """Record the application's wait status in the state directory, then exit with it."""

@@ -63,6 +63,8 @@ class Container:
     # The sentry's client of a file server (stockade.sentry.fileproto), when
     # the file-access mode has one; the platform then sends it every path call.
     file_server: Any = None
+    # Set inside the sandbox: records a fault for `state` to show.
+    note_problem: Callable[[str], None] | None = None
 
 
 class Provider(Protocol):

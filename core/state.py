@@ -35,6 +35,9 @@ STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 EXIT_FILE = "exit.json"
+# What went wrong inside a running sandbox, written by the sandbox itself;
+# `state` shows it as the annotation stockade.problem.
+PROBLEM_FILE = "problem.txt"
 
 CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
 PAUSED = "paused"
@@ -75,6 +78,7 @@ class State:
     spec: dict[str, Any] = field(default_factory=dict)
     cgroup: str = ""  # relative to each hierarchy root; "" when there is none
     owner: str = ""
+    problem: str = ""  # from PROBLEM_FILE when loaded; never saved with a value
 
     def sandbox_alive(self) -> bool:
         """Return whether the sandbox process still runs; a reused pid does not count."""
@@ -102,8 +106,11 @@ class State:
             "created": self.created,
             "owner": self.owner,
         }
-        if self.annotations:
-            document["annotations"] = self.annotations
+        annotations = dict(self.annotations)
+        if self.problem:
+            annotations["stockade.problem"] = self.problem
+        if annotations:
+            document["annotations"] = annotations
         return document
 
 
@@ -176,16 +183,24 @@ class Store:
                 f"delete --force removes it"
             ) from None
         try:
-            return State(**data)
+            state = State(**data)
         except TypeError as exc:
             raise DamagedStateError(
                 f"state of container {container_id} in {path} is damaged ({exc}); "
                 f"delete --force removes it"
             ) from None
+        try:
+            with open(os.path.join(self.path(container_id), PROBLEM_FILE)) as f:
+                state.problem = f.read(4096).strip()
+        except OSError:
+            pass
+        return state
 
     def save(self, state: State) -> None:
         directory = self.path(state.id)
-        write_atomic(os.path.join(directory, STATE_FILE), json.dumps(asdict(state)))
+        record = asdict(state)
+        record["problem"] = ""
+        write_atomic(os.path.join(directory, STATE_FILE), json.dumps(record))
 
     def remove(self, container_id: str) -> None:
         import shutil  # only delete needs it

@@ -226,6 +226,23 @@ def test_gofer_death_fails_calls_with_eio(gofer, make_bundle, root):
     assert not (root / "c1").exists()
 
 
+def test_state_says_when_the_gofer_died(gofer, make_bundle, root):
+    bundle = make_bundle("sh", "-c", "while true; do cat /etc/passwd; sleep 0.2; done")
+    gofer.ok("create", "--bundle", str(bundle), "c1")
+    gofer.ok("start", "c1")
+    state = json.loads((root / "c1" / "state.json").read_text())
+    os.kill(state["plugin_state"]["gofer"]["pid"], 9)  # this test's own gofer
+    deadline = time.monotonic() + 10
+    annotations = {}
+    while time.monotonic() < deadline and "stockade.problem" not in annotations:
+        time.sleep(0.1)
+        annotations = gofer.state("c1").get("annotations", {})
+    assert "gofer exited" in annotations.get("stockade.problem", "")
+    assert gofer.state("c1")["status"] == "running"
+    gofer.ok("delete", "--force", "c1")
+    assert not (root / "c1").exists()
+
+
 def test_create_fails_cleanly_when_a_bind_source_is_missing(gofer, make_bundle, root):
     def edit(config):
         config["mounts"].append(
@@ -312,3 +329,13 @@ def test_paths_stay_in_the_served_root(served, tmp_path):
             os.close(reply.fd)
         else:
             assert reply.kind == fp.ERROR
+
+
+def test_unix_sockets_with_paths(gofer, make_bundle, programs):  # noqa: F811
+    bundle = make_bundle(
+        "sh", "-c", "/bin/unixsock /tmp/sock && ls -l /tmp/sock | cut -c1"
+    )
+    install(bundle, programs, "unixsock")
+    result = run(gofer, bundle)
+    assert result.stdout.split() == ["hello", "s"], result.stderr
+    assert (bundle / "rootfs" / "tmp" / "sock").is_socket()

@@ -105,6 +105,7 @@ class FileClient:
         self.sock = sock
         self.lock = threading.Lock()
         self.gone = False
+        self.on_gone: Any = None  # called once, when the server is found gone
 
     def call(
         self,
@@ -151,6 +152,8 @@ class FileClient:
                 raw, cmsgs = b"", []
             if len(raw) < REPLY.size:
                 self.gone = True
+                if self.on_gone is not None:
+                    self.on_gone()
                 raise ServerGone(errno.EIO, "the file server has exited")
         version, kind, value = REPLY.unpack_from(raw)
         fd = -1

@@ -37,6 +37,7 @@ import errno
 import os
 import secrets
 import select
+import socket
 import stat
 import struct
 import threading
@@ -60,6 +61,7 @@ O_CREAT_WRONLY_TRUNC = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
 EXEC_DIR = b"/.stockade/exec"
 LISTENER_FD = 1000  # where a new process leaves its listener for the sentry
 MAX_INTERPRETER_DEPTH = 4  # the kernel's BINPRM_MAX_RECURSION
+SOCKADDR_UN_SIZE = 110  # sa_family_t and sun_path[108]
 SHORT_READ = 256  # a first read of a path; most are shorter
 SCRATCH_BELOW_SP = 256  # below the 128-byte red zone the ABI reserves
 STAT_SIZE, STATX_SIZE, STATFS_SIZE = 144, 256, 120
@@ -143,7 +145,6 @@ class PathLayer:
         self.deciders: list[Any] = []
         self.container: Any = None
         self.report: Callable[[SyscallCall, int], None] | None = None
-        self.on_server_gone: Callable[[], None] | None = None
         self.handlers: dict[int, Callable[[int, tuple[int, ...], int], Any]] = {}
         self._register()
         self._epoll: select.epoll | None = None
@@ -353,8 +354,6 @@ class PathLayer:
             result = handler(n.pid, n.args, n.id)
         except fp.ServerGone:
             result = OSError(errno.EIO, "file server gone")
-            if self.on_server_gone is not None:
-                self.on_server_gone()
         except OSError as exc:
             result = exc
         except Exception as exc:  # noqa: BLE001 - a bug must fail the call, not the sentry
@@ -961,6 +960,52 @@ class PathLayer:
             self.creds.pop(other, None)
         self.creds.pop(tid, None)
         return CONTINUE
+
+    # --- sockets with a path ----------------------------------------------------------
+
+    def unix_address(
+        self, tid: int, args: tuple[int, ...]
+    ) -> tuple[bytes, bytes] | None:
+        """For bind or connect: the raw address and its path, if it names a served file.
+
+        None means the kernel may run the call as made: another family, an
+        abstract or unnamed address, or a path in one of the sandbox's mounts.
+        """
+        address, length = args[1], signed32(args[2])
+        if not address or not 2 < length <= SOCKADDR_UN_SIZE:
+            return None
+        raw = ptrace_raw.read_memory(tid, address, length)
+        if len(raw) < 3 or struct.unpack_from("<H", raw)[0] != socket.AF_UNIX:
+            return None
+        path = raw[2:].split(b"\0", 1)[0]
+        if not path:
+            return None  # abstract or unnamed
+        t = self.target(tid, AT_FDCWD, path)
+        t.close()
+        if t.sandbox and t.as_made:
+            return None
+        return raw, path
+
+    def unix_socket(self, tid: int, nr: int, fd: int, path: bytes) -> int:
+        """Bind or connect TID's socket FD to PATH through the file server."""
+        t = self.target(tid, AT_FDCWD, path)
+        if t.sandbox:
+            t.close()
+            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+        sock = self._fetch_fd(tid, fd)
+        op = fp.BIND if nr == number("bind") else fp.CONNECT
+        try:
+            reply = self.client.call(
+                op, self._creds(tid).fs, t.path, fds=(t.base, -1, sock)
+            )
+        finally:
+            t.close()
+            os.close(sock)
+        if reply.kind == fp.ERROR:
+            raise OSError(reply.value, os.strerror(reply.value))
+        if reply.kind == fp.REDIRECT:
+            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+        return 0
 
     # --- execve --------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("m
 NR_PRCTL = number("prctl")
 NR_KILL = number("kill")
 EXEC_CALLS = frozenset({number("execve"), number("execveat")})
+SOCKET_CALLS = frozenset({number("bind"), number("connect")})
 SECCOMP_SET_MODE_FILTER, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 22, 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 0x8
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
@@ -141,6 +142,11 @@ class PtracePlatform:
         if self.paths is not None:
             self.paths.deciders = self.deciders
             self.paths.container = container
+            note = container.note_problem
+            if note is not None:
+                container.file_server.on_gone = lambda: note(
+                    "the gofer exited; file operations in the container fail with EIO"
+                )
             self.paths.report = self._report if self.observe else None
 
     # --- launch ------------------------------------------------------------------
@@ -290,7 +296,7 @@ class PtracePlatform:
             return frozenset()  # its TRACE data would be reported instead of ours
         mediated = self.policy.numbers(SyscallClass.MEDIATED)
         if self.paths is not None:
-            mediated -= EXEC_CALLS
+            mediated -= EXEC_CALLS | SOCKET_CALLS
         return frozenset(mediated - SENTRY_RULES)
 
     def _confine_sentry(self) -> None:
@@ -391,6 +397,9 @@ class PtracePlatform:
         if error is None and self.paths is not None and nr in EXEC_CALLS:
             self._exec_through_paths(pid, regs, call)
             return
+        if error is None and self.paths is not None and nr in SOCKET_CALLS:
+            if self._socket_through_paths(pid, regs, call):
+                return
         if error is None and self.veto:
             error = self._ask_plugins(pid, call)
             if error == 0:
@@ -438,6 +447,43 @@ class PtracePlatform:
         finally:
             for stopped, status in deferred:
                 self._handle(stopped, status)
+
+    def _socket_through_paths(
+        self, pid: int, regs: pt.UserRegs, call: SyscallCall | None
+    ) -> bool:
+        """Bind or connect a socket to a path among the container's files.
+
+        The address is read once; plugins see that copy and the gofer acts on
+        it. Returns False when the kernel may run the call as made.
+        """
+        args = regs.syscall_args()
+        try:
+            found = self.paths.unix_address(pid, args)
+        except OSError as exc:
+            self._fail(pid, regs, exc.errno or errno.EIO, call)
+            return True
+        if found is None:
+            return False
+        raw, path = found
+        error = None
+        if call is not None:
+            call._decoded = [signed32(args[0]), pt.format_sockaddr(raw), args[2]]
+            if self.veto:
+                error = self._decide(call)
+        if not error:
+            try:
+                result = self.paths.unix_socket(
+                    pid, regs.syscall_nr(), signed32(args[0]), path
+                )
+            except OSError as exc:
+                error = exc.errno or errno.EIO
+        if error:
+            self._fail(pid, regs, error, call)
+            return True
+        if call is not None and self.observe:
+            self._report(call, result)
+        self._skip_call(pid, regs, result)
+        return True
 
     def _kill_all_but_protected(self, caller: int, regs: pt.UserRegs, sig: int) -> None:
         """Carry out kill(-1, SIG) for CALLER, sparing the sandbox's own processes.
