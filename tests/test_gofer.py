@@ -339,3 +339,9 @@ def test_unix_sockets_with_paths(gofer, make_bundle, programs):  # noqa: F811
     result = run(gofer, bundle)
     assert result.stdout.split() == ["hello", "s"], result.stderr
     assert (bundle / "rootfs" / "tmp" / "sock").is_socket()
+
+
+def test_processes_keep_their_names(gofer, make_bundle):
+    bundle = make_bundle("sh", "-c", "cat /proc/self/comm; sleep 0.1 & cat /proc/$!/comm")
+    result = run(gofer, bundle)
+    assert result.stdout.split() == ["cat", "sleep"], result.stderr

@@ -70,7 +70,8 @@ SENTRY_SYSCALLS = (
     "ptrace", "wait4", "waitid", "process_vm_readv", "process_vm_writev",
     # The path layer of a gofer sandbox: descriptors taken from the
     # application, and program copies in the sandbox's tmpfs.
-    "pidfd_getfd", "sendfile", "fchmod", "mkdir", "mkdirat", "rename",
+    "pidfd_getfd", "sendfile", "fchmod", "mkdir", "mkdirat", "rename", "link",
+    "linkat",
     "statfs", "fstatfs",
     # Sockets the sentry already holds.
     "recvfrom", "recvmsg", "sendto", "sendmsg", "accept4", "shutdown",

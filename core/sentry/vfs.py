@@ -321,7 +321,12 @@ class PathLayer:
                         notification = None
                         mask |= select.EPOLLHUP
                     if notification is not None:
-                        self.handle(listener, notification)
+                        try:
+                            self.handle(listener, notification)
+                        except Exception:  # noqa: BLE001
+                            # This thread must outlive any bug: a call left
+                            # unanswered would hang its caller for good.
+                            _reply_quietly(listener, notification.id, errno.EIO)
                         continue
                 if mask & (select.EPOLLHUP | select.EPOLLERR):
                     self._epoll.unregister(fd)
@@ -1044,7 +1049,9 @@ class PathLayer:
                 head = os.pread(reply.fd, 256, 0)
                 line = _shebang(head)
                 if line is None:
-                    copy = self._copy_program(reply.fd, reply.data, creds, head)
+                    copy = self._copy_program(
+                        reply.fd, reply.data, creds, head, _program_name(path)
+                    )
                     exe = reply.data[STAT_SIZE:]
                     break
             finally:
@@ -1064,7 +1071,7 @@ class PathLayer:
         return True
 
     def _copy_program(
-        self, fd: int, raw_stat: bytes, creds: fp.Credentials, head: bytes
+        self, fd: int, raw_stat: bytes, creds: fp.Credentials, head: bytes, name: bytes
     ) -> bytes:
         """Return the sandbox path of a copy of FD, made once per file version."""
         info = struct.unpack_from("<QQQIII", raw_stat)
@@ -1076,15 +1083,21 @@ class PathLayer:
             if interpreter is not None:
                 self._provide_interpreter(interpreter, creds)
         path = self.copies.get(key)
-        if path is not None:
-            return path
-        # The caller passed the permission checks; the copy only has to run.
-        # Set-id bits survive only where the copy keeps the owner: root's.
-        keep = (stat.S_ISUID if uid == 0 else 0) | (stat.S_ISGID if gid == 0 else 0)
-        path = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
-        _copy_file(fd, path, 0o755 | (mode & keep), size)
-        self.copies[key] = path
-        return path
+        if path is None:
+            # The caller passed the permission checks; the copy only has to run.
+            # Set-id bits survive only where the copy keeps the owner: root's.
+            keep = (stat.S_ISUID if uid == 0 else 0) | (stat.S_ISGID if gid == 0 else 0)
+            directory = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
+            os.mkdir(directory, 0o711)
+            path = directory + b"/" + name
+            _copy_file(fd, path, 0o755 | (mode & keep), size)
+            self.copies[key] = path
+        # The kernel names a process after the file it runs, so each name the
+        # program is run by gets a link of that name.
+        named = os.path.dirname(path) + b"/" + name
+        if not os.path.exists(named):
+            os.link(path, named)
+        return named
 
     def _provide_interpreter(self, interpreter: bytes, creds: fp.Credentials) -> None:
         """Make the ELF interpreter exist at its own path in the sandbox's tmpfs."""
@@ -1146,6 +1159,19 @@ class PathLayer:
         regs.rdi = base
         regs.rsi = base + vector_offset if prefix else argv
         regs.rdx = envp
+
+
+def _program_name(path: bytes) -> bytes:
+    """The name the kernel would give a process that runs PATH."""
+    name = path.rstrip(b"/").rpartition(b"/")[2]
+    return name if name not in (b"", b".", b"..") else b"program"
+
+
+def _reply_quietly(listener: notify.Listener, notification_id: int, error: int) -> None:
+    try:
+        listener.reply(notification_id, error=error)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _fill(tid: int, buf: int, size: int, data: bytes) -> int:
