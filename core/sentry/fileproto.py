@@ -7,7 +7,7 @@ request  header (REQUEST), then NGROUPS u32 group ids, PATH1, PATH2, DATA.
          Descriptors named by FDMASK follow in SCM_RIGHTS, in bit order:
          bit 0 is the directory PATH1 is relative to, bit 1 the directory of
          PATH2, bit 2 an object the call acts on (a socket, an inotify fd).
-reply    header (REPLY), then the payload; KIND says how to read VALUE:
+reply    header (REPLY), then the payload; KIND tells how to read VALUE:
          OK (a result, perhaps with a payload or one descriptor), ERROR (a
          positive errno) or REDIRECT (the payload is a path that the sandbox
          itself owns, such as somewhere under /proc, to be resolved there).
@@ -74,7 +74,7 @@ NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """Who a request acts for: fs ids, groups, umask and effective capabilities."""
+    """The identity a request acts for: fs ids, groups, umask, effective capabilities."""
 
     uid: int
     gid: int

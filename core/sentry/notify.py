@@ -81,7 +81,7 @@ class Listener:
         return Notification(self._recv.raw)
 
     def valid(self, notification_id: int) -> bool:
-        """Whether the call is still parked: its thread has not died since receive."""
+        """Return whether the call is still parked: its thread has not died since receive."""
         self._id.value = notification_id
         return _ioctl(self.fd, IOCTL_ID_VALID, ctypes.byref(self._id)) == 0
 

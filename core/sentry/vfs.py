@@ -68,7 +68,7 @@ STAT_SIZE, STATX_SIZE, STATFS_SIZE = 144, 256, 120
 SYS_NEWFSTATAT, SYS_STATX = 262, 332
 CONTINUE = object()  # let the kernel run the call as made
 
-# The identity calls: the sentry forgets the caller's cached credentials.
+# The identity calls: the sentry drops the caller's cached credentials.
 IDENTITY_CALLS = (
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
     "setfsuid", "setfsgid", "setgroups", "capset", "umask",
@@ -86,7 +86,7 @@ class Fd:
 
 @dataclass(slots=True)
 class Target:
-    """Where a path goes: SANDBOX (the kernel, or the sentry) or the server."""
+    """A path's destination: the sandbox (the kernel or the sentry) or the server."""
 
     sandbox: bool
     path: (
@@ -125,7 +125,7 @@ def clean(path: bytes) -> bytes | None:
 
 
 class PathLayer:
-    """Answers the path-based calls of one sandbox; see the module docstring."""
+    """The handler of one sandbox's path-based calls; see the module docstring."""
 
     def __init__(
         self, client: fp.FileClient, spec: Any, container_id: str = ""
@@ -158,7 +158,7 @@ class PathLayer:
     # --- set-up -------------------------------------------------------------
 
     def notified_numbers(self, policy_numbers: frozenset[int]) -> frozenset[int]:
-        """The calls the application's filter sends here (those the policy runs)."""
+        """Return the calls the application's filter sends here: those the policy runs."""
         return frozenset(self.handlers) & policy_numbers
 
     def start(self) -> None:
@@ -334,7 +334,7 @@ class PathLayer:
                     os.close(fd)
 
     def handle(self, listener: notify.Listener, n: notify.Notification) -> None:
-        """Answer one notification; always reply exactly once."""
+        """Reply to one notification, exactly once."""
         while self._gone:
             fd = self._mem.pop(self._gone.pop(), None)
             if fd is not None:

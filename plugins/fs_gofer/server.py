@@ -2,7 +2,7 @@
 
 The gofer runs in a mount namespace of its own whose root is the container's
 rootfs, with the spec's bind mounts on it. The other mounts of the spec
-(proc, sysfs, tmpfs, the sandbox's /dev) belong to the sandbox; the gofer
+(proc, sysfs, tmpfs, the sandbox's /dev) belong to the sandbox, so the gofer
 puts an empty read-only tmpfs, a marker, at each of their destinations. A
 lookup that ends on a marker, directly or through a symlink in the image,
 answers REDIRECT with the path for the sandbox to resolve in its own mounts.
@@ -54,7 +54,7 @@ libc = linux.libc
 
 
 class Redirect(Exception):
-    """The path leads into a mount the sandbox owns; PATH is where, there."""
+    """The reply for a path that leads into a sandbox mount; PATH is its sandbox path."""
 
     def __init__(self, path: bytes) -> None:
         super().__init__(path)
@@ -107,7 +107,7 @@ class Request:
 
 
 class Gofer:
-    """Serves one socket; ROOT is an O_PATH descriptor of the namespace's root."""
+    """The server of one socket; ROOT is an O_PATH descriptor of the namespace's root."""
 
     def __init__(self, root: int, markers: dict[int, bytes]) -> None:
         self.root = root
