@@ -66,10 +66,18 @@ def _intermediate(
             _join(pid_namespace.path, linux.CLONE_NEWPID)
         elif pid_namespace is not None:
             linux.unshare(linux.CLONE_NEWPID)
+        # The sandbox waits until "spawned" is sent: its own messages on the
+        # same channel must not reach the CLI before its pid does.
+        go_read, go_write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(go_write)
+            os.read(go_read, 1)
+            os.close(go_read)
             boot.main(container, report, listener, state_fd)
+        os.close(go_read)
         control.send(report, {"op": "spawned", "pid": pid})
+        os.write(go_write, b"x")
         os._exit(0)
     except BaseException as exc:
         try:
