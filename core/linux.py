@@ -168,6 +168,22 @@ def mount_setattr(fd: int, attributes: int, recursive: bool = True) -> None:
     _check(result, "mount_setattr")
 
 
+SYS_OPEN_TREE = 428
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+
+
+def open_tree_clone(fd: int) -> int:
+    """Return a descriptor of a detached copy of the mount at FD (not its submounts)."""
+    result = libc.syscall(
+        ctypes.c_long(SYS_OPEN_TREE),
+        ctypes.c_int(fd),
+        ctypes.c_char_p(b""),
+        ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | 0x1000),  # AT_EMPTY_PATH
+    )
+    return _check(result, "open_tree")
+
+
 def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
     """Make the mount at FD (and, by default, every mount below it) read-only."""
     mount_setattr(fd, MOUNT_ATTR_RDONLY, recursive)

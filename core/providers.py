@@ -63,6 +63,9 @@ class Container:
     # The sentry's client of a file server (stockade.sentry.fileproto), when
     # the file-access mode has one; the platform then sends it every path call.
     file_server: Any = None
+    # Set inside the sandbox by a file-access provider whose root the application
+    # may not write: a writable descriptor of that root, for the sentry's files.
+    sandbox_root_fd: int = -1
     # Set inside the sandbox: records a fault for `state` to show.
     note_problem: Callable[[str], None] | None = None
 

@@ -342,6 +342,69 @@ def test_unix_sockets_with_paths(gofer, make_bundle, programs):  # noqa: F811
 
 
 def test_processes_keep_their_names(gofer, make_bundle):
-    bundle = make_bundle("sh", "-c", "cat /proc/self/comm; sleep 0.1 & cat /proc/$!/comm")
+    script = "cat /proc/self/comm; /bin/sleep 1 & sleep 0.3; cat /proc/$!/comm"
+    bundle = make_bundle("sh", "-c", script)
     result = run(gofer, bundle)
     assert result.stdout.split() == ["cat", "sleep"], result.stderr
+
+
+def test_sandbox_descriptors_lead_nowhere(gofer, make_bundle, host_dir):
+    """Paths through the sandbox process's own descriptors, by several routes."""
+
+    def edit(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    (host_dir / "secret").chmod(0o600)
+    up = "/../.." + str(host_dir)
+    tries = [f"/proc/1/fd/{n}{up}/secret" for n in range(3, 12)]
+    tries += [f"/proc/../proc/1/fd/{n}{up}/secret" for n in range(3, 12)]
+    tries += ["/proc/../proc/1/mem", "/proc/1/cwd/etc/passwd", "/root/innersecret",
+              "/proc/self/fd/3/../root/innersecret"]  # fmt: skip
+    script = "exec 3</; " + "; ".join(f"cat {p} 2>/dev/null" for p in tries)
+    script += f"; echo x > /proc/1/fd/5{up}/written 2>/dev/null"
+    script += "; ln -s /proc /tmp/p; cd /tmp/p 2>/dev/null && cat 1/fd/5/state.json"
+    script += "; readlink /proc/1/cwd; echo end"
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    (bundle / "rootfs" / "root" / "innersecret").write_text("INNER\n")
+    (bundle / "rootfs" / "root" / "innersecret").chmod(0o600)
+    result = run(gofer, bundle)
+    assert "HOST" not in result.stdout
+    assert "INNER" not in result.stdout
+    assert "ociVersion" not in result.stdout
+    assert result.stdout.splitlines()[-1] == "end"
+    assert sorted(os.listdir(host_dir)) == ["secret"]
+
+
+def test_program_copies_cannot_be_replaced(gofer, make_bundle):
+    script = (
+        "d=$(ls /proc/self/root/.stockade/exec | head -n 1);"
+        " cp /bin/busybox /proc/self/root/.stockade/exec/new 2>/dev/null || echo refused;"
+        " echo x > /proc/self/root/.stockade/exec/$d/sh 2>/dev/null || echo refused;"
+        " mkdir /proc/self/root/x 2>/dev/null || echo refused"
+    )
+    bundle = make_bundle("sh", "-c", script)
+    result = run(gofer, bundle)
+    assert result.stdout.split() == ["refused", "refused", "refused"], result.stderr
+
+
+def test_fifo_behind_a_symlink_blocks_only_its_caller(gofer, make_bundle):
+    script = (
+        "mkfifo /dev/shm/ff; ln -s /dev/shm/ff /tmp/l;"
+        " (echo x > /tmp/l 2>/dev/null) & sleep 0.5; ls /etc >/dev/null && echo alive;"
+        " kill $! 2>/dev/null; echo end"
+    )
+    bundle = make_bundle("sh", "-c", script)
+    result = gofer("run", "--bundle", str(bundle), "c1", timeout=30)
+    assert result.stdout.split() == ["alive", "end"], result.stderr
+
+
+def test_execute_only_program_runs(gofer, make_bundle, programs):  # noqa: F811
+    def edit(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    bundle = make_bundle("/bin/unixsock", "/tmp/s1", edit=edit)
+    install(bundle, programs, "unixsock")
+    (bundle / "rootfs" / "bin" / "unixsock").chmod(0o711)
+    (bundle / "rootfs" / "tmp").chmod(0o1777)
+    result = run(gofer, bundle)
+    assert result.stdout.strip() == "hello", result.stderr

@@ -32,7 +32,6 @@ kernel would run it.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import secrets
@@ -76,6 +75,10 @@ IDENTITY_CALLS = (
 EXEC_CALLS = frozenset({number("execve"), number("execveat")})
 
 
+class _LeaveToKernel(Exception):
+    """Raised by a handler whose call the kernel may run as made."""
+
+
 @dataclass(slots=True)
 class Fd:
     """A descriptor to install in the caller as the call's result."""
@@ -93,19 +96,24 @@ class Target:
         bytes  # absolute for the sandbox; for the server, absolute or relative to base
     )
     base: int = -1  # a descriptor of the caller's directory, for the server
-    as_made: bool = False  # the kernel may run the call exactly as made
+    as_made: bool = False  # the kernel resolves the caller's own string to PATH
 
     def close(self) -> None:
         if self.base >= 0:
             os.close(self.base)
-            self.base = -1
+            self.base = -2
 
 
 @dataclass(slots=True)
 class Process:
     cwd: bytes = b"/"
-    cwd_in_kernel: bool = False  # the kernel's cwd is the same sandbox directory
+    # The kernel's working directory, in the sandbox's namespace, when known.
+    # Relative paths go to the kernel only while it equals cwd.
+    kernel_cwd: bytes | None = b"/"
     exe: bytes = b""
+
+    def copy(self) -> Process:
+        return Process(self.cwd, self.kernel_cwd, self.exe)
 
 
 class Credentials:
@@ -182,7 +190,10 @@ class PathLayer:
                 except OSError:
                     pass
         self.sandbox_devs.add(os.stat(b"/").st_dev)
-        os.makedirs(EXEC_DIR, 0o711, exist_ok=True)
+        root = getattr(self.container, "sandbox_root_fd", -1)
+        self.scratch = root if root >= 0 else os.open(b"/", os.O_PATH | os.O_DIRECTORY)
+        self._make_dirs(EXEC_DIR)
+        os.chmod(_relative(EXEC_DIR), 0o711, dir_fd=self.scratch)
         self._epoll = select.epoll()
         threading.Thread(target=self._serve, name="paths", daemon=True).start()
 
@@ -210,7 +221,7 @@ class PathLayer:
         """Called by the tracer at a fork, vfork or clone event, before resuming PARENT."""
         proc = self.procs.get(self.tgids.get(parent, parent))
         if proc is not None:
-            self.forked[child] = Process(proc.cwd, proc.cwd_in_kernel, proc.exe)
+            self.forked[child] = proc.copy()
 
     def on_exit(self, tid: int) -> None:
         self.creds.pop(tid, None)
@@ -238,11 +249,7 @@ class PathLayer:
             if proc is None:
                 # The fork event may not have been seen yet: copy the parent now.
                 parent = self.procs.get(self._parent_of(tgid))
-                proc = (
-                    Process(parent.cwd, parent.cwd_in_kernel, parent.exe)
-                    if parent
-                    else Process()
-                )
+                proc = parent.copy() if parent else Process()
             self.procs[tgid] = proc
         return proc
 
@@ -357,6 +364,8 @@ class PathLayer:
                     if error:
                         raise OSError(error, "vetoed")
             result = handler(n.pid, n.args, n.id)
+        except _LeaveToKernel:
+            result = CONTINUE
         except fp.ServerGone:
             result = OSError(errno.EIO, "file server gone")
         except OSError as exc:
@@ -420,26 +429,45 @@ class PathLayer:
             cleaned = clean(path)
             if cleaned is not None and self._side(cleaned):
                 return Target(True, cleaned, as_made=True)
-            return Target(False, path)
+            return Target(False, path, as_made=True)
         if dirfd == AT_FDCWD:
             proc = self._process(tid)
             joined = proc.cwd.rstrip(b"/") + b"/" + path
             cleaned = clean(joined)
             if cleaned is not None and self._side(cleaned):
-                return Target(True, cleaned, as_made=proc.cwd_in_kernel)
-            return Target(False, joined)
+                return Target(True, cleaned, as_made=proc.kernel_cwd == proc.cwd)
+            return Target(False, joined, as_made=proc.kernel_cwd == proc.cwd)
         fd = self._fetch_fd(tid, dirfd)
         if os.fstat(fd).st_dev not in self.sandbox_devs:
             return Target(False, path, base=fd)
-        try:
-            base = os.readlink(f"/proc/self/fd/{fd}").encode()
-        finally:
-            os.close(fd)
-        joined = base.rstrip(b"/") + b"/" + path
-        cleaned = clean(joined)
-        if cleaned is not None and self._side(cleaned):
-            return Target(True, cleaned, as_made=True)
-        return Target(False, joined)
+        os.close(fd)
+        # Relative to one of the sandbox's own directories: the kernel's business.
+        return Target(True, path, as_made=True)
+
+    def _kernel(self, t: Target) -> Any:
+        """Leave a call whose path ends in the sandbox's own mounts to the kernel.
+
+        The kernel resolves the caller's string with the caller's credentials
+        in the sandbox's namespace, which holds no host directory, so this is
+        safe whatever the string says by then. It is refused only when the
+        caller's working directory in the kernel is not the one its relative
+        path was meant for.
+        """
+        t.close()
+        if not t.as_made:
+            # NOTE: a relative path from a directory reached through a symlink
+            # cannot be left to the kernel, whose working directory differs.
+            raise OSError(errno.EXDEV, "relative path into a sandbox mount")
+        return CONTINUE
+
+    def _redirected(self, t: Target) -> Any:
+        """The server found a symlink or ".." leading into a sandbox mount."""
+        if t.base != -1:
+            t.close()
+            raise OSError(
+                errno.EXDEV, "from a container directory into a sandbox mount"
+            )
+        return self._kernel(t)
 
     def _read(self, tid: int, address: int) -> bytes:
         key = (tid, address)
@@ -481,19 +509,12 @@ class PathLayer:
         try:
             reply = self.client.call(op, creds, t.path, fds=(t.base, -1, -1), **kw)
         finally:
-            t.close()
+            if t.base >= 0:
+                t.close()
+                t.base = -2  # relative to a container directory, now closed
         if reply.kind == fp.ERROR:
             raise OSError(reply.value, os.strerror(reply.value))
         return reply
-
-    def _local(self, tid: int, path: bytes) -> bytes:
-        """A sandbox path as the sentry must spell it to mean the caller's view."""
-        tgid = self.tgids.get(tid, tid)
-        if path == b"/proc/self" or path.startswith(b"/proc/self/"):
-            return b"/proc/%d" % tgid + path[10:]
-        if path == b"/proc/thread-self" or path.startswith(b"/proc/thread-self/"):
-            return b"/proc/%d/task/%d" % (tgid, tid) + path[17:]
-        return path
 
     # --- handlers ----------------------------------------------------------------------
 
@@ -627,15 +648,10 @@ class PathLayer:
         t = self.target(tid, dirfd, self._read(tid, address))
         cloexec = bool(flags & os.O_CLOEXEC)
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            return Fd(
-                os.open(self._local(tid, t.path), flags | os.O_CLOEXEC, mode), cloexec
-            )
+            return self._kernel(t)
         reply = self._call(fp.OPEN, tid, t, flags=flags, mode=mode & 0o7777)
         if reply.kind == fp.REDIRECT:
-            local = self._local(tid, reply.data)
-            return Fd(os.open(local, flags | os.O_CLOEXEC, mode), cloexec)
+            return self._redirected(t)
         if reply.fd < 0:
             raise OSError(errno.EIO, "no descriptor in the reply")
         return Fd(reply.fd, cloexec)
@@ -657,15 +673,11 @@ class PathLayer:
             return CONTINUE  # on the descriptor itself: no lookup
         t = self.target(tid, dirfd, path)
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            raw = _raw_stat(self._local(tid, t.path), flags)
-        else:
-            reply = self._call(fp.STAT, tid, t, flags=flags & AT_SYMLINK_NOFOLLOW)
-            if reply.kind == fp.REDIRECT:
-                raw = _raw_stat(self._local(tid, reply.data), flags)
-            else:
-                raw = reply.data
+            return self._kernel(t)
+        reply = self._call(fp.STAT, tid, t, flags=flags & AT_SYMLINK_NOFOLLOW)
+        if reply.kind == fp.REDIRECT:
+            return self._redirected(t)
+        raw = reply.data
         if len(raw) != STAT_SIZE:
             raise OSError(errno.EIO, "short stat")
         ptrace_raw.write_memory(tid, buf, raw)
@@ -678,34 +690,24 @@ class PathLayer:
             return CONTINUE
         t = self.target(tid, dirfd, path)
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            raw = _raw_statx(self._local(tid, t.path), flags, mask)
-        else:
-            reply = self._call(fp.STATX, tid, t, flags=flags, arg1=mask)
-            if reply.kind == fp.REDIRECT:
-                raw = _raw_statx(self._local(tid, reply.data), flags, mask)
-            else:
-                raw = reply.data
-        ptrace_raw.write_memory(tid, buf, raw[:STATX_SIZE])
+            return self._kernel(t)
+        reply = self._call(fp.STATX, tid, t, flags=flags, arg1=mask)
+        if reply.kind == fp.REDIRECT:
+            return self._redirected(t)
+        ptrace_raw.write_memory(tid, buf, reply.data[:STATX_SIZE])
         return 0
 
     def _access(self, tid: int, dirfd: int, address: int, mode: int, flags: int) -> Any:
         t = self.target(tid, dirfd, self._read(tid, address))
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            if not os.access(self._local(tid, t.path), mode):
-                raise OSError(errno.EACCES, "access")
-            return 0
+            return self._kernel(t)
         creds = self._creds(tid)
         who = creds.fs if flags & AT_EACCESS else creds.real
         reply = self._call(
             fp.ACCESS, tid, t, creds=who, mode=mode, flags=flags | AT_EACCESS
         )
         if reply.kind == fp.REDIRECT:
-            if not os.access(self._local(tid, reply.data), mode):
-                raise OSError(errno.EACCES, "access")
+            return self._redirected(t)
         return 0
 
     def _readlink(self, tid: int, dirfd: int, address: int, buf: int, size: int) -> Any:
@@ -713,17 +715,14 @@ class PathLayer:
             raise OSError(errno.EINVAL, "buffer size")
         t = self.target(tid, dirfd, self._read(tid, address))
         if t.sandbox:
-            answer = self._proc_link(tid, t.path)
+            answer = self._proc_link(tid, t.path) if t.as_made else None
             if answer is None:
-                if t.as_made:
-                    return CONTINUE
-                answer = os.readlink(self._local(tid, t.path))
+                return self._kernel(t)
         else:
             reply = self._call(fp.READLINK, tid, t)
             if reply.kind == fp.REDIRECT:
-                answer = os.readlink(self._local(tid, reply.data))
-            else:
-                answer = reply.data
+                return self._redirected(t)
+            answer = reply.data
         data = answer[: min(size, 1 << 16)]
         ptrace_raw.write_memory(tid, buf, data)
         return len(data)
@@ -734,12 +733,10 @@ class PathLayer:
         if len(parts) != 4 or parts[1] != b"proc" or parts[3] not in (b"exe", b"cwd"):
             return None
         who = parts[2]
-        if who != b"self" and not who.isdigit():
-            return None
-        try:
-            proc = self._process(tid if who == b"self" else int(who))
-        except OSError:
-            return None
+        own = self.tgids.get(tid, tid)
+        if who != b"self" and who != b"%d" % own:
+            return None  # another process's: the kernel checks the caller may look
+        proc = self._process(tid)
         if parts[3] == b"cwd":
             return proc.cwd
         return proc.exe or None
@@ -747,14 +744,10 @@ class PathLayer:
     def _simple(self, op: int, tid: int, dirfd: int, address: int, **kw: Any) -> Any:
         t = self.target(tid, dirfd, self._read(tid, address))
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            # NOTE: changes that a symlink in the image redirects into a sandbox
-            # mount are refused; only reads are carried out for the caller.
-            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+            return self._kernel(t)
         reply = self._call(op, tid, t, **kw)
         if reply.kind == fp.REDIRECT:
-            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+            return self._redirected(t)
         return reply.value
 
     def _mknod(self, tid: int, dirfd: int, address: int, mode: int, dev: int) -> Any:
@@ -796,12 +789,10 @@ class PathLayer:
         content = self._read(tid, target_addr)
         t = self.target(tid, dirfd, self._read(tid, address))
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+            return self._kernel(t)
         reply = self._call(fp.SYMLINK, tid, t, data=content)
         if reply.kind == fp.REDIRECT:
-            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+            return self._redirected(t)
         return 0
 
     def _chown(
@@ -844,34 +835,37 @@ class PathLayer:
     def _statfs(self, tid: int, a: tuple[int, ...], _id: int) -> Any:
         t = self.target(tid, AT_FDCWD, self._read(tid, a[0]))
         if t.sandbox:
-            if t.as_made:
-                return CONTINUE
-            raw = _raw_statfs(self._local(tid, t.path))
-        else:
-            reply = self._call(fp.STATFS, tid, t)
-            if reply.kind == fp.REDIRECT:
-                raw = _raw_statfs(self._local(tid, reply.data))
-            else:
-                raw = reply.data
-        ptrace_raw.write_memory(tid, a[1], raw[:STATFS_SIZE])
+            return self._kernel(t)
+        reply = self._call(fp.STATFS, tid, t)
+        if reply.kind == fp.REDIRECT:
+            return self._redirected(t)
+        ptrace_raw.write_memory(tid, a[1], reply.data[:STATFS_SIZE])
         return 0
 
     def _chdir(self, tid: int, address: int) -> Any:
         t = self.target(tid, AT_FDCWD, self._read(tid, address))
         proc = self._process(tid)
         if t.sandbox:
-            local = self._local(tid, t.path)
-            if not stat.S_ISDIR(os.stat(local).st_mode):
+            result = self._kernel(t)
+            # Checked here, because the kernel's answer to a CONTINUE is not seen.
+            if not stat.S_ISDIR(os.stat(self._own_view(tid, t.path)).st_mode):
                 raise OSError(errno.ENOTDIR, "not a directory")
-            proc.cwd = t.path
-            proc.cwd_in_kernel = t.as_made
-            return CONTINUE if t.as_made else 0
+            proc.cwd = proc.kernel_cwd = t.path
+            return result
+        as_made = t.as_made
         reply = self._call(fp.CHDIR, tid, t)
         if reply.kind == fp.REDIRECT:
-            if not stat.S_ISDIR(os.stat(self._local(tid, reply.data)).st_mode):
-                raise OSError(errno.ENOTDIR, "not a directory")
-        proc.cwd = reply.data or b"/"
-        proc.cwd_in_kernel = False
+            # NOTE: a working directory reached through a symlink into a sandbox
+            # mount is refused.
+            raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
+        canonical = reply.data or b"/"
+        proc.cwd = canonical
+        # The kernel follows into an empty directory of the same path on the
+        # sandbox's root, so that relative paths stay the kernel's business.
+        self._make_dirs(canonical)
+        if as_made and os.path.normpath(t.path) == canonical:
+            proc.kernel_cwd = canonical
+            return CONTINUE
         return 0
 
     def _fchdir(self, tid: int, fd: int) -> Any:
@@ -879,15 +873,43 @@ class PathLayer:
         proc = self._process(tid)
         if os.fstat(copy).st_dev in self.sandbox_devs:
             try:
-                proc.cwd = os.readlink(f"/proc/self/fd/{copy}").encode()
+                proc.cwd = proc.kernel_cwd = os.readlink(
+                    f"/proc/self/fd/{copy}"
+                ).encode()
             finally:
                 os.close(copy)
-            proc.cwd_in_kernel = True
             return CONTINUE
         reply = self._call(fp.CHDIR, tid, Target(False, b"", base=copy))
         proc.cwd = reply.data or b"/"
-        proc.cwd_in_kernel = False
         return 0
+
+    def _own_view(self, tid: int, path: bytes) -> bytes:
+        """PATH as the sentry must spell it to look at what the caller would see."""
+        tgid = self.tgids.get(tid, tid)
+        if path == b"/proc/self" or path.startswith(b"/proc/self/"):
+            return b"/proc/%d" % tgid + path[10:]
+        if path == b"/proc/thread-self" or path.startswith(b"/proc/thread-self/"):
+            return b"/proc/%d/task/%d" % (tgid, tid) + path[17:]
+        return path
+
+    def _make_dirs(self, path: bytes) -> None:
+        """Create PATH's directories on the sandbox's root, through the writable clone."""
+        fd = os.dup(self.scratch)
+        try:
+            for name in [p for p in path.split(b"/") if p]:
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                next_fd = os.open(
+                    name,
+                    os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    dir_fd=fd,
+                )
+                os.close(fd)
+                fd = next_fd
+        finally:
+            os.close(fd)
 
     def _getcwd(self, tid: int, a: tuple[int, ...], _id: int) -> Any:
         data = self._process(tid).cwd + b"\0"
@@ -899,9 +921,8 @@ class PathLayer:
     def _xattr_target(self, tid: int, address: int) -> Target:
         t = self.target(tid, AT_FDCWD, self._read(tid, address))
         if t.sandbox:
-            t.close()
-            # NOTE: extended attributes are served for the container's files only.
-            raise OSError(errno.ENOTSUP, "xattrs in a sandbox mount")
+            self._kernel(t)  # raises unless the kernel may run it as made
+            raise _LeaveToKernel
         return t
 
     def _getxattr_handler(self, flags: int) -> Callable[..., Any]:
@@ -945,7 +966,7 @@ class PathLayer:
     def _inotify(self, tid: int, a: tuple[int, ...], _id: int) -> Any:
         t = self.target(tid, AT_FDCWD, self._read(tid, a[1]))
         if t.sandbox:
-            return CONTINUE if t.as_made else 0
+            return self._kernel(t)
         watcher = self._fetch_fd(tid, signed32(a[0]))
         try:
             creds = self._creds(tid).fs
@@ -986,9 +1007,10 @@ class PathLayer:
         if not path:
             return None  # abstract or unnamed
         t = self.target(tid, AT_FDCWD, path)
-        t.close()
-        if t.sandbox and t.as_made:
+        if t.sandbox:
+            self._kernel(t)  # raises unless the kernel may run it as made
             return None
+        t.close()
         return raw, path
 
     def unix_socket(self, tid: int, nr: int, fd: int, path: bytes) -> int:
@@ -1088,15 +1110,20 @@ class PathLayer:
             # Set-id bits survive only where the copy keeps the owner: root's.
             keep = (stat.S_ISUID if uid == 0 else 0) | (stat.S_ISGID if gid == 0 else 0)
             directory = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
-            os.mkdir(directory, 0o711)
+            os.mkdir(_relative(directory), 0o711, dir_fd=self.scratch)
             path = directory + b"/" + name
-            _copy_file(fd, path, 0o755 | (mode & keep), size)
+            # Readable by all only if the original is: an exec-only program stays so.
+            readable = 0o044 if mode & 0o004 else 0
+            _copy_file(fd, self.scratch, path, 0o711 | readable | (mode & keep), size)
             self.copies[key] = path
         # The kernel names a process after the file it runs, so each name the
         # program is run by gets a link of that name.
         named = os.path.dirname(path) + b"/" + name
-        if not os.path.exists(named):
-            os.link(path, named)
+        if not _exists(self.scratch, named):
+            os.link(
+                _relative(path), _relative(named),
+                src_dir_fd=self.scratch, dst_dir_fd=self.scratch,
+            )  # fmt: skip
         return named
 
     def _provide_interpreter(self, interpreter: bytes, creds: fp.Credentials) -> None:
@@ -1111,15 +1138,18 @@ class PathLayer:
                 + struct.unpack_from("<q", raw, 48)
                 + struct.unpack_from("<QQ", raw, 88)
             )
-            if self.interpreters.get(interpreter) == stamp and os.path.exists(
-                interpreter
+            if self.interpreters.get(interpreter) == stamp and _exists(
+                self.scratch, interpreter
             ):
                 return
             size = struct.unpack_from("<q", raw, 48)[0]
-            os.makedirs(os.path.dirname(interpreter), 0o755, exist_ok=True)
+            self._make_dirs(os.path.dirname(interpreter))
             temporary = interpreter + b".stockade-new"
-            _copy_file(reply.fd, temporary, 0o755, size)
-            os.rename(temporary, interpreter)
+            _copy_file(reply.fd, self.scratch, temporary, 0o755, size)
+            os.rename(
+                _relative(temporary), _relative(interpreter),
+                src_dir_fd=self.scratch, dst_dir_fd=self.scratch,
+            )  # fmt: skip
             self.interpreters[interpreter] = stamp
         finally:
             os.close(reply.fd)
@@ -1184,38 +1214,17 @@ def _fill(tid: int, buf: int, size: int, data: bytes) -> int:
     return len(data)
 
 
-def _raw_stat(path: bytes, flags: int) -> bytes:
-    buf = ctypes.create_string_buffer(STAT_SIZE)
-    _syscall(SYS_NEWFSTATAT, AT_FDCWD, path, buf, flags & AT_SYMLINK_NOFOLLOW)
-    return buf.raw
+def _relative(path: bytes) -> bytes:
+    """PATH on the sandbox's root, relative to a descriptor of that root."""
+    return path.lstrip(b"/") or b"."
 
 
-def _raw_statx(path: bytes, flags: int, mask: int) -> bytes:
-    buf = ctypes.create_string_buffer(STATX_SIZE)
-    _syscall(
-        SYS_STATX, AT_FDCWD, path, flags & ~AT_EMPTY_PATH, ctypes.c_uint(mask), buf
-    )
-    return buf.raw
-
-
-def _raw_statfs(path: bytes) -> bytes:
-    from .. import linux
-
-    buf = ctypes.create_string_buffer(STATFS_SIZE)
-    if linux.libc.statfs(path, buf) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return buf.raw
-
-
-def _syscall(nr: int, *args: Any) -> int:
-    from .. import linux
-
-    result = linux.libc.syscall(ctypes.c_long(nr), ctypes.c_int(args[0]), *args[1:])
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return result
+def _exists(root: int, path: bytes) -> bool:
+    try:
+        os.stat(_relative(path), dir_fd=root, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _shebang(head: bytes) -> tuple[bytes, bytes] | None:
@@ -1247,8 +1256,10 @@ def _elf_interpreter(fd: int, head: bytes) -> bytes | None:
     return None
 
 
-def _copy_file(source: int, path: bytes, mode: int, size: int) -> None:
-    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o700)
+def _copy_file(source: int, root: int, path: bytes, mode: int, size: int) -> None:
+    """Copy SIZE bytes of SOURCE to a new file PATH under ROOT, then give it MODE."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    out = os.open(_relative(path), flags, 0o700, dir_fd=root)
     try:
         offset = 0
         while offset < size:

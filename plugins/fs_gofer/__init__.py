@@ -86,6 +86,14 @@ class GoferFileAccess:
         RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
             container.before_pivot
         )
+        # The sentry keeps program copies on this root, so the application
+        # sees it read-only; the sentry writes through a detached clone.
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            container.sandbox_root_fd = linux.open_tree_clone(root)
+            linux.mount_setattr(root, linux.MOUNT_ATTR_RDONLY, recursive=False)
+        finally:
+            os.close(root)
 
     def check_process(self, container: Container, launcher: Any) -> None:
         """Create a missing cwd and find the executable, through the gofer."""

@@ -49,6 +49,7 @@ SPIN_NS = 200_000  # how long the gofer polls for the next request before it sle
 FILE_CAPS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 9)
 ID_CAPS = (1 << 6) | (1 << 7)  # CAP_SETGID, CAP_SETUID
 KEPT_CAPS = FILE_CAPS | ID_CAPS
+OWN_RIGHTS = (0, 0, (), 0o022, FILE_CAPS)  # the gofer's own, in _become's form
 
 libc = linux.libc
 
@@ -515,16 +516,33 @@ class Gofer:
         return 0, directory, -1
 
     def exec_open(self, r: Request) -> tuple[int, bytes, int]:
-        """Open a program for exec; reply with its stat, then its canonical path."""
+        """Open a program for exec; reply with its stat, then its canonical path.
+
+        The permission checks are the caller's. The descriptor is opened with
+        the gofer's own rights, because the kernel runs a program that the
+        caller may execute but not read.
+        """
         path = self._absolute(r.path1, r.base1)
-        fd = self._open(path, os.O_RDONLY | os.O_NONBLOCK)
+        checked = self._open(path, os.O_PATH)
         try:
-            info = os.fstat(fd)
+            info = os.fstat(checked)
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(errno.EACCES, "not a regular file")
-            _sys(SYS_FACCESSAT2, fd, b"", os.X_OK, AT_EMPTY_PATH | AT_EACCESS)
-            if os.fstatvfs(fd).f_flag & os.ST_NOEXEC:
+            _sys(SYS_FACCESSAT2, checked, b"", os.X_OK, AT_EMPTY_PATH | AT_EACCESS)
+            if os.fstatvfs(checked).f_flag & os.ST_NOEXEC:
                 raise OSError(errno.EACCES, "on a noexec mount")
+            caller = self.current
+            self._become(OWN_RIGHTS)
+            try:
+                fd = self._open(path, os.O_RDONLY | os.O_NONBLOCK)
+            finally:
+                self._become(caller)
+        finally:
+            os.close(checked)
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+                raise OSError(errno.EAGAIN, "the program changed while it was opened")
             buf = ctypes.create_string_buffer(STAT_SIZE)
             _sys(SYS_NEWFSTATAT, fd, b"", buf, AT_EMPTY_PATH)
             canonical = self._canonical(path)
