@@ -12,16 +12,19 @@ seccomp user notification, and goes one of two ways:
 - Any other path goes to the file server with the caller's credentials. An
   open comes back as a descriptor that SECCOMP_IOCTL_NOTIF_ADDFD installs in
   the caller; a stat comes back as the kernel's struct, written into the
-  caller's buffer. The server may answer REDIRECT when a symlink in the image
-  leads into a sandbox mount; the sentry then performs the call itself.
+  caller's buffer. The server answers REDIRECT when a symlink or ".." leads
+  into a sandbox mount, and the call is then left to the kernel as well.
+
+The sentry never opens or looks up a path for the application: its own
+descriptors and credentials are not the caller's.
 
 The sentry reads each path once and acts on its own copy, so a thread that
 rewrites the path afterwards changes nothing.
 
-The kernel keeps the application's working directory in the sandbox's tmpfs,
-so the sentry tracks a virtual one per process. Relative paths are joined to
-it here; the kernel's own working directory matters only when the virtual
-one is inside a sandbox mount, and then the two are kept the same.
+The sentry tracks a working directory per process and joins relative paths
+to it. The kernel's own follows it into sandbox mounts, and into empty
+directories of the same paths on the sandbox's root, which is read-only to
+the application.
 
 execve cannot take a descriptor from elsewhere, so the tracer rewrites it:
 the program is copied once into ``/.stockade/exec`` in the sandbox's tmpfs
