@@ -9,6 +9,9 @@ The container's directory is ``linux.cgroupsPath`` under each hierarchy root, or
 ``/stockade/<id>`` when the spec gives none. ``--systemd-cgroup`` paths of the
 form ``slice:prefix:name`` become ``slice/prefix-name.scope`` in the cgroupfs
 tree; systemd itself is not asked for anything.
+
+``linux.resources.devices`` is applied on v1 only: the v2 device controller
+is a BPF program attached to the cgroup, which this module does not build.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ from typing import Any
 from .errors import SpecError, StockadeError
 
 ROOT = "/sys/fs/cgroup"
-V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer")
+V1_CONTROLLERS = (
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices",
+)  # fmt: skip
+# Rules appended after the spec's linux.resources.devices, so that the devices
+# the runtime puts in /dev stay usable whatever the spec denies: null, zero,
+# full, random, urandom, tty, then /dev/pts/* and /dev/pts/ptmx. This is runc's
+# AllowedDevices list (libcontainer/specconv/spec_linux.go, runc 1.2) without
+# its "mknod any device" rules, because the application cannot create devices.
+DEFAULT_ALLOWED_DEVICES = (
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+    "c 136:* rwm", "c 5:2 rwm",
+)  # fmt: skip
 # v2 weight from v1 shares (2..262144 -> 1..10000), as runc converts it.
 MAX_SHARES = 262144
 
@@ -63,8 +77,12 @@ def directories(relative: str) -> dict[str, str]:
     return found
 
 
-def create(relative: str, resources: dict[str, Any], pid: int) -> None:
-    """Make the container's cgroups, set RESOURCES, and move PID into them."""
+def create(relative: str, resources: dict[str, Any], pid: int) -> dict[str, str]:
+    """Make the container's cgroups, set RESOURCES, and move PID into them.
+
+    Returns the config.json keys that this host's cgroups cannot apply, each
+    with the reason, so that the caller can warn.
+    """
     dirs = directories(relative)
     if not dirs:
         raise CgroupError(f"no cgroup hierarchy found under {ROOT}")
@@ -75,12 +93,22 @@ def create(relative: str, resources: dict[str, Any], pid: int) -> None:
             raise CgroupError(f"cannot create cgroup {path}: {exc.strerror}") from None
         if controller == "cpuset":
             _inherit_cpuset(path)
+    not_applied = {}
     if "" in dirs:
         _apply_v2(dirs[""], resources)
+        if resources.get("devices") is not None:
+            # NOTE: cgroup v2 has no devices.allow. Enforcing the list needs a
+            # BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's
+            # cgroup, which this version does not build, so the caller warns.
+            not_applied["linux.resources.devices"] = (
+                "on cgroup v2 the device list needs a BPF program, which this "
+                "version of Stockade does not load"
+            )
     else:
         _apply_v1(dirs, resources)
     for path in dirs.values():
         _write(path, "cgroup.procs", str(pid))
+    return not_applied
 
 
 def destroy(relative: str) -> list[str]:
@@ -168,6 +196,44 @@ def _apply_v1(dirs: dict[str, str], resources: dict[str, Any]) -> None:
                 f"linux.resources sets {name}, but this host has no {controller} cgroup"
             )
         _write(dirs[controller], name, str(value))
+    rules = resources.get("devices")
+    if rules is not None:
+        if "devices" not in dirs:
+            raise CgroupError(
+                "linux.resources sets devices, but this host has no devices cgroup"
+            )
+        _apply_device_rules(dirs["devices"], rules)
+
+
+def _apply_device_rules(path: str, rules: list[dict[str, Any]]) -> None:
+    """Write RULES in order after denying every device, then the default allows.
+
+    The kernel applies each write to the list it has so far, so the order of
+    the spec matters, as it does for runc. A rule of type "a" resets the whole
+    list to allow-all or deny-all. The caller writes before any process joins.
+    """
+    _write(path, "devices.deny", "a")
+    for rule in rules:
+        name = "devices.allow" if rule.get("allow") else "devices.deny"
+        _write(path, name, device_rule(rule))
+    for line in DEFAULT_ALLOWED_DEVICES:
+        _write(path, "devices.allow", line)
+
+
+def device_rule(rule: dict[str, Any]) -> str:
+    """Format one linux.resources.devices entry as a line for devices.allow or deny.
+
+    A missing type means all devices, and a missing major or minor means every
+    number, as in the runtime specification.
+    """
+    kind = rule.get("type") or "a"
+    if kind == "a":
+        return "a"
+    major = rule.get("major")
+    minor = rule.get("minor")
+    major_text = "*" if major is None or major < 0 else str(major)
+    minor_text = "*" if minor is None or minor < 0 else str(minor)
+    return f"{kind} {major_text}:{minor_text} {rule['access']}"
 
 
 def _apply_v2(path: str, resources: dict[str, Any]) -> None:

@@ -81,11 +81,6 @@ class Runtime:
                 container_id,
                 ", ".join(ignored),
             )
-        quiet = spec_module.not_applied(spec.raw, spec_module.NOT_APPLIED_QUIET)
-        if quiet:
-            log.debug(
-                "container %s: not applied yet: %s", container_id, ", ".join(quiet)
-            )
         container = self._new_container(container_id, spec)
         container.providers[PLATFORM].check(container)
         self.manager.pre_create(container)
@@ -146,15 +141,28 @@ class Runtime:
         relative = cgroups.relative_path(container.id, linux_section.get("cgroupsPath"))
         resources = linux_section.get("resources") or {}
         try:
-            cgroups.create(relative, resources, container.sandbox_pid)
+            not_applied = cgroups.create(relative, resources, container.sandbox_pid)
         except cgroups.CgroupError as exc:
             limited = [key for key in LIMITED_RESOURCES if resources.get(key)]
             if limited:
                 raise
-            # Without limits, a host that refuses cgroups only costs pause and stats.
+            # Without limits, a host that refuses cgroups only costs pause, stats and
+            # the device list, which the refused mknod and the nodev rootfs back up.
             log.warning("container %s: running without cgroups: %s", container.id, exc)
+            not_applied = {}
+            if resources.get("devices") is not None:
+                not_applied["linux.resources.devices"] = "the container has no cgroups"
             cgroups.destroy(relative)
-            return ""
+            relative = ""
+        for key, reason in not_applied.items():
+            log.warning(
+                "container %s: %s is not applied: %s. The application can still open "
+                "the device nodes it reaches, such as the defaults and linux.devices "
+                "in /dev, but it cannot create new ones",
+                container.id,
+                key,
+                reason,
+            )
         return relative
 
     def _new_state(self, container: Container) -> State:

@@ -100,15 +100,19 @@ SHAPES: dict[str, Any] = {
     "linux.readonlyPaths": [str],
     "linux.sysctl": dict,
     "linux.devices": [dict],
+    "linux.resources": dict,
+    "linux.resources.devices": [dict],
     "process.oomScoreAdj": int,
 }
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
-# Sections of config.json that this version reads but does not apply yet. Engines
-# set the device cgroup's list on every container, so that one is only logged
-# with --debug: the application cannot create device nodes, the rootfs is nodev,
-# and /dev holds only the default devices and linux.devices.
+# Sections of config.json that this version reads but does not apply yet. create
+# logs a warning that names each one present. linux.resources.devices is not
+# listed because it is applied wherever the host has a v1 devices cgroup, and
+# the cgroup code reports where it is not.
 NOT_APPLIED: tuple[str, ...] = ()
-NOT_APPLIED_QUIET = ("linux.resources.devices",)
+DEVICE_TYPES = ("a", "b", "c")
+DEVICE_ACCESS = frozenset("rwm")
+MAX_ID = 4294967295
 
 
 def check_shapes(raw: dict[str, Any], where: str) -> None:
@@ -198,6 +202,7 @@ def check(spec: Spec, where: str) -> None:
             raise SpecError(
                 f"{where}: mounts[{index}].destination {destination!r} must be an absolute path"
             )
+    check_device_rules(lookup(spec.raw, "linux.resources.devices") or [], where)
     for entry in spec.linux.get("namespaces") or []:
         if entry.get("type") not in NAMESPACE_TYPES:
             raise SpecError(
@@ -206,7 +211,68 @@ def check(spec: Spec, where: str) -> None:
             )
 
 
-MAX_ID = 4294967295
+def check_device_rules(rules: list[dict[str, Any]], where: str) -> None:
+    """Reject linux.resources.devices entries that the device cgroup cannot apply.
+
+    The rules are replayed from deny-all, the way they are written, because a
+    v1 device cgroup ignores, without an error, a rule that would punch a hole
+    in a wildcard rule of the opposite kind ("deny c 10:229" after "allow
+    c *:*"). runc rejects such a list too.
+    """
+    default_allow = False
+    exceptions: dict[tuple[str, int, int], set[str]] = {}
+    for index, rule in enumerate(rules):
+        key = f"linux.resources.devices[{index}]"
+        kind, major, minor, access = _device_rule_fields(rule, f"{where}: {key}")
+        if kind == "a":
+            default_allow, exceptions = bool(rule["allow"]), {}
+            continue
+        if rule["allow"] == default_allow:
+            # Opposite to the default: this removes access from an exception.
+            for wildcard in ((kind, -1, minor), (kind, major, -1), (kind, -1, -1)):
+                overlap = exceptions.get(wildcard, set()) & access
+                if wildcard != (kind, major, minor) and overlap:
+                    raise SpecError(
+                        f"{where}: {key} cannot take {''.join(sorted(overlap))} "
+                        f"access from part of an earlier wildcard rule, because the "
+                        f"device cgroup would ignore it: replace the wildcard rule "
+                        f"with narrower rules that leave this device out"
+                    )
+            remaining = exceptions.get((kind, major, minor), set()) - access
+            exceptions[(kind, major, minor)] = remaining
+        else:
+            exceptions.setdefault((kind, major, minor), set()).update(access)
+
+
+def _device_rule_fields(
+    rule: dict[str, Any], where: str
+) -> tuple[str, int, int, set[str]]:
+    """Check one device cgroup rule and return its type, major, minor and access.
+
+    A major or minor of -1 means every number.
+    """
+    if not isinstance(rule.get("allow"), bool):
+        raise SpecError(f"{where}.allow must be true or false")
+    kind = rule.get("type") or "a"
+    if kind not in DEVICE_TYPES:
+        raise SpecError(
+            f"{where}.type {kind!r} is not a device cgroup type: use a, b or c"
+        )
+    numbers = []
+    for name in ("major", "minor"):
+        value = rule.get(name, -1)
+        if not _is(value, int) or value < -1 or value >= MAX_ID:
+            raise SpecError(
+                f"{where}.{name} {value!r} must be an integer from 0 to {MAX_ID - 1}, "
+                f"or absent for every number"
+            )
+        numbers.append(value)
+    access = rule.get("access")
+    if not isinstance(access, str) or not access or not set(access) <= DEVICE_ACCESS:
+        raise SpecError(
+            f"{where}.access {access!r} must be a non-empty combination of r, w and m"
+        )
+    return kind, numbers[0], numbers[1], set(access)
 
 
 def check_process(process: dict[str, Any], where: str) -> None:

@@ -118,3 +118,132 @@ def test_cgroups_path_from_spec(stockade, make_bundle, directories):
     for path in dirs.values():
         os.rmdir(os.path.dirname(path))  # the parent this test named
     assert present
+
+
+# /dev/fuse opens without any capability, so the device cgroup alone decides.
+FUSE = {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}
+DENY_ALL = {"allow": False, "access": "rwm"}
+OPEN_DEVICES = (
+    "true < /dev/fuse && echo fuse-read; "
+    "true > /dev/fuse && echo fuse-write; "
+    "echo x > /dev/null && echo null-write; "
+    "head -c 4 /dev/zero | wc -c"
+)
+
+
+def device_rules(*rules):  # type: ignore[no-untyped-def]
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["linux"]["devices"] = [FUSE]
+        config["linux"]["resources"] = {"devices": list(rules)}
+
+    return edit
+
+
+@pytest.fixture
+def devices_cgroup(directories):  # type: ignore[no-untyped-def]
+    if "devices" not in directories("stockade/probe"):
+        pytest.skip("this host has no cgroup v1 devices controller")
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("these tests open /dev/fuse, which this host does not have")
+    return directories
+
+
+@pytest.mark.both_file_access
+def test_device_denied_by_spec(stockade, make_bundle, devices_cgroup):
+    bundle = make_bundle("sh", "-c", OPEN_DEVICES, edit=device_rules(DENY_ALL))
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert "fuse-read" not in result.stdout
+    assert "fuse-write" not in result.stdout
+    assert "can't open /dev/fuse: Operation not permitted" in result.stderr
+    assert "null-write" in result.stdout
+    assert result.stdout.split()[-1] == "4"  # four bytes read from /dev/zero
+
+
+def test_device_allowed_by_spec(stockade, make_bundle, devices_cgroup):
+    fuse = {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"}
+    bundle = make_bundle("sh", "-c", OPEN_DEVICES, edit=device_rules(DENY_ALL, fuse))
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert "fuse-read" in result.stdout
+    assert "fuse-write" in result.stdout
+    assert "null-write" in result.stdout
+
+
+def test_device_rules_in_spec_order(stockade, make_bundle, devices_cgroup):
+    fuse = {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+    no_read = {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "r"}
+    edit = device_rules(DENY_ALL, fuse, no_read)
+    result = stockade(
+        "run", "--bundle", str(make_bundle("sh", "-c", OPEN_DEVICES, edit=edit)), "c1"
+    )
+    assert "fuse-read" not in result.stdout
+    assert "fuse-write" in result.stdout
+
+
+def test_device_cgroup_list_and_removal(stockade, make_bundle, devices_cgroup):
+    bundle = make_bundle("sleep", "30", edit=device_rules(DENY_ALL))
+    stockade.ok("create", "--bundle", str(bundle), "c1")
+    path = devices_cgroup("stockade/c1")["devices"]
+    listed = read(path, "devices.list").splitlines()
+    stockade.ok("delete", "--force", "c1")
+    assert "c 10:229 rwm" not in listed
+    assert "a *:* rwm" not in listed
+    for default in ("c 1:3 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm"):
+        assert default in listed
+    assert not os.path.exists(path)
+
+
+def test_device_rule_hole_rejected(stockade, make_bundle):
+    every_char = {"allow": True, "type": "c", "access": "rwm"}
+    no_fuse = {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rw"}
+    bundle = make_bundle("true", edit=device_rules(DENY_ALL, every_char, no_fuse))
+    result = stockade("create", "--bundle", str(bundle), "c1")
+    assert result.returncode == 1
+    assert "linux.resources.devices[2]" in result.stderr
+    assert "wildcard" in result.stderr
+    assert not (stockade.root / "c1").exists()
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"allow": True, "type": "p", "access": "rwm"}, ".type 'p'"),
+        ({"allow": True, "type": "c", "access": "rx"}, ".access 'rx'"),
+        ({"allow": True, "type": "c", "access": ""}, ".access ''"),
+        ({"type": "c", "access": "r"}, ".allow"),
+        ({"allow": True, "type": "c", "major": "10", "access": "r"}, ".major '10'"),
+    ],
+)
+def test_device_rule_invalid(stockade, make_bundle, rule, field):
+    result = stockade(
+        "create", "--bundle", str(make_bundle("true", edit=device_rules(rule))), "c1"
+    )
+    assert result.returncode == 1
+    assert f"linux.resources.devices[0]{field}" in result.stderr
+
+
+def test_device_rules_not_applied_on_v2(tmp_path, monkeypatch):
+    """On a cgroup v2 layout, create reports the device list instead of ignoring it."""
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    monkeypatch.setattr(cgroups, "ROOT", str(tmp_path))
+    resources = {"devices": [DENY_ALL], "pids": {"limit": 10}}
+    not_applied = cgroups.create("stockade/c1", resources, os.getpid())
+    assert list(not_applied) == ["linux.resources.devices"]
+    assert "BPF" in not_applied["linux.resources.devices"]
+    assert read(str(tmp_path / "stockade" / "c1"), "pids.max") == "10"
+
+
+def test_device_rule_format():
+    rules = [
+        (DENY_ALL, "a"),
+        (
+            {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+            "c 10:229 rw",
+        ),
+        ({"allow": True, "type": "b", "major": 8, "access": "r"}, "b 8:* r"),
+        (
+            {"allow": True, "type": "c", "major": -1, "minor": -1, "access": "m"},
+            "c *:* m",
+        ),
+    ]
+    for rule, line in rules:
+        assert cgroups.device_rule(rule) == line
