@@ -75,7 +75,7 @@ def _start(
             raise StockadeError(
                 "exec needs exactly three descriptors: stdin, stdout, stderr"
             )
-        launcher = ProcessLauncher(message["process"])
+        launcher = ProcessLauncher(message["process"], for_exec=True)
         launcher.spec_filter = spec_filter
         if message["process"].get("terminal"):
             # Opened here, inside the container, so the pty is in its own devpts.
@@ -113,8 +113,7 @@ def _child(
         os.setsid()
         prepare_child()
     except BaseException as exc:  # in the forked child: report and never return
-        os.write(2, f"stockade: cannot set up the exec process: {exc}\n".encode())
-        os._exit(127)
+        launcher.fail(f"the platform's set-up of the exec process failed: {exc}")
     launcher.exec()
 
 

@@ -8,12 +8,13 @@ exited": the pipe reaches end-of-file with no data exactly when exec worked.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import resource
 import termios
 import stat
-from typing import Any
+from typing import Any, NoReturn
 
 from . import linux
 from .sentry import bpf
@@ -24,9 +25,14 @@ EXEC_FAILED = 127
 
 
 class ProcessLauncher:
-    """Carries one OCI process into a child: ids, limits, cwd, env, then execve."""
+    """Carries one OCI process into a child: ids, limits, cwd, env, then execve.
 
-    def __init__(self, process: dict[str, Any]) -> None:
+    FOR_EXEC marks a process of ``stockade exec``, so that an error names the
+    exec option to fix instead of config.json.
+    """
+
+    def __init__(self, process: dict[str, Any], for_exec: bool = False) -> None:
+        self.for_exec = for_exec
         self.args: list[str] = list(process["args"])
         self.env: list[str] = list(process.get("env") or [])
         self.cwd: str = process.get("cwd") or "/"
@@ -60,11 +66,14 @@ class ProcessLauncher:
             os.closerange(self._error_write + 1, 1 << 20)
             os.execve(path, self.args, environ)
         except BaseException as exc:
-            message = _describe(exc, self.args[0])
-            try:
-                os.write(self._error_write, message.encode()[:4000])
-            finally:
-                os._exit(EXEC_FAILED)
+            self.fail(_describe(exc, self.args[0]))
+
+    def fail(self, message: str) -> NoReturn:
+        """In the child: send MESSAGE to the sandbox as the exec error and _exit."""
+        try:
+            os.write(self._error_write, message.encode()[:4000])
+        finally:
+            os._exit(EXEC_FAILED)
 
     def result(self) -> str | None:
         """In the sandbox: return the child's exec error, or None if exec succeeded."""
@@ -89,11 +98,37 @@ class ProcessLauncher:
             os.dup2(self.terminal_fd, target)
 
     def _apply(self) -> None:
-        self._attach_terminal()
+        """Apply the settings in the child; raise SpecError naming the step that failed."""
+        try:
+            self._attach_terminal()
+        except OSError as exc:
+            raise _step_failed("attach the terminal", exc) from None
         if self.spec_filter and not self.no_new_privileges:
             # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
             # capability sets below may drop, so it goes in first.
-            bpf.load(self.spec_filter)
+            self._load_spec_filter()
+        self._set_rlimits()
+        if self.oom_score_adj is not None:
+            self._set_oom_score_adj()
+        self._change_directory()
+        if self.umask is not None:
+            os.umask(self.umask & 0o777)
+        self._set_ids()
+        if self.no_new_privileges:
+            try:
+                linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+            except OSError as exc:
+                raise _step_failed("set noNewPrivileges", exc) from None
+            if self.spec_filter:
+                self._load_spec_filter()  # last, so it cannot stop the set-up above
+
+    def _load_spec_filter(self) -> None:
+        try:
+            bpf.load(self.spec_filter or b"")
+        except OSError as exc:
+            raise _step_failed("load the linux.seccomp filter", exc) from None
+
+    def _set_rlimits(self) -> None:
         for name, kind, soft, hard in self.rlimits:
             try:
                 resource.setrlimit(kind, (soft, hard))
@@ -104,22 +139,71 @@ class ProcessLauncher:
                     f"runtime may not raise it above its own hard limit, so lower it "
                     f"in process.rlimits"
                 ) from None
-        if self.oom_score_adj is not None:
-            with open("/proc/self/oom_score_adj", "w") as f:
+
+    def _set_oom_score_adj(self) -> None:
+        path = "/proc/self/oom_score_adj"
+        action = f"set oomScoreAdj to {self.oom_score_adj}"
+        try:
+            with open(path) as f:
+                current = f.read().strip()
+            with open(path, "w") as f:
                 f.write(str(self.oom_score_adj))
-        os.chdir(self.cwd)
-        if self.umask is not None:
-            os.umask(self.umask)
-        self.capabilities.drop_bounding()
-        linux.prctl(linux.PR_SET_KEEPCAPS, 1)
-        os.setgroups(self.groups)
-        os.setresgid(self.gid, self.gid, self.gid)
-        os.setresuid(self.uid, self.uid, self.uid)
-        self.capabilities.apply()
-        if self.no_new_privileges:
-            linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-            if self.spec_filter:
-                bpf.load(self.spec_filter)  # last, so it cannot stop the set-up above
+        except OSError as exc:
+            fix = ""
+            if exc.errno == errno.EINVAL:
+                fix = "Use a value from -1000 to 1000."
+            elif exc.errno in (errno.EACCES, errno.EPERM):
+                # The kernel lets a process lower its score only with CAP_SYS_RESOURCE.
+                fix = (
+                    f"Going below the runtime's own value ({current}) needs "
+                    f"CAP_SYS_RESOURCE, which the runtime does not have, so use "
+                    f"{current} or more, or leave oomScoreAdj out."
+                )
+            raise _step_failed(action, exc, fix) from None
+
+    def _change_directory(self) -> None:
+        try:
+            os.chdir(self.cwd)
+        except OSError as exc:
+            if self.for_exec:
+                where = "for exec"
+                fix = (
+                    "Pass a directory that exists in the container with --cwd or "
+                    "process.cwd."
+                )
+            else:
+                where = "in config.json"
+                fix = "Set process.cwd to a directory in the container."
+            # runc's wording, which engines and users search for.
+            action = f'chdir to cwd ("{self.cwd}") set {where}'
+            raise _step_failed(action, exc, fix) from None
+
+    def _set_ids(self) -> None:
+        """Drop capabilities, take the user and groups, then set the capability sets."""
+        try:
+            self.capabilities.drop_bounding()
+            linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+        except OSError as exc:
+            raise _step_failed("drop the bounding capabilities", exc) from None
+        unmapped = (
+            "The id must be mapped in the container's user namespace "
+            "(linux.uidMappings and linux.gidMappings)."
+        )
+        steps = (
+            (f"setgroups to {self.groups}", os.setgroups, (self.groups,)),
+            (f"setresgid to {self.gid}", os.setresgid, (self.gid,) * 3),
+            (f"setresuid to {self.uid}", os.setresuid, (self.uid,) * 3),
+        )
+        for action, call, arguments in steps:
+            try:
+                call(*arguments)
+            except OSError as exc:
+                fix = unmapped if exc.errno == errno.EINVAL else ""
+                raise _step_failed(action, exc, fix) from None
+        try:
+            self.capabilities.apply()
+        except OSError as exc:
+            raise _step_failed("set the process.capabilities sets", exc) from None
 
 
 class Capabilities:
@@ -258,7 +342,19 @@ def _parse_rlimit(entry: dict[str, Any]) -> tuple[str, int, int, int]:
     return name, kind, int(entry.get("soft", 0)), int(entry.get("hard", 0))
 
 
+def _step_failed(action: str, exc: OSError, fix: str = "") -> SpecError:
+    """Return the error for a set-up step, in runc's form: ACTION failed: reason."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    message = f"{action} failed: {reason}"
+    return SpecError(f"{message}. {fix}" if fix else message)
+
+
 def _describe(exc: BaseException, name: str) -> str:
+    """Return the message for a failure in the child.
+
+    Set-up steps raise SpecError with their own wording, so an OSError here comes
+    from execve and is reported as an exec error of the program.
+    """
     if isinstance(exc, OSError):
         return f'exec: "{name}": {exc.strerror}'
     return str(exc)

@@ -296,6 +296,23 @@ def check_process(process: dict[str, Any], where: str) -> None:
                 f"{where}: process.user.additionalGids entry {gid!r} must be an integer "
                 f"from 0 to {MAX_ID - 1}"
             )
+
+    umask = user.get("umask")
+    if umask is not None and (not _is(umask, int) or not 0 <= umask <= MAX_ID):
+        raise SpecError(
+            f"{where}: process.user.umask {umask!r} must be an integer from 0 to "
+            f"{MAX_ID}, such as 18 for 0o022"
+        )
+
+    oom_score_adj = process.get("oomScoreAdj")
+    if oom_score_adj is not None and (
+        not _is(oom_score_adj, int) or not -1000 <= oom_score_adj <= 1000
+    ):
+        raise SpecError(
+            f"{where}: process.oomScoreAdj {oom_score_adj!r} must be an integer "
+            f"from -1000 to 1000"
+        )
+
     for key in ("uid", "gid"):
         value = user.get(key, 0)
         # 4294967295 is (uid_t)-1, which setresuid reads as "leave unchanged".

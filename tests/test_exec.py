@@ -147,3 +147,115 @@ def test_exec_uid_minus_one_rejected(running):
     result = running("exec", "--user", "4294967295", "c1", "id", "-u")
     assert result.returncode == 1
     assert "4294967295" in result.stderr
+
+
+def container_processes(running):  # type: ignore[no-untyped-def]
+    """Return (pid, state, command) of the container's processes, as `ps` lists them."""
+    listing = running.ok("exec", "c1", "ps", "-o", "pid,stat,args").stdout
+    rows = [line.split(None, 2) for line in listing.splitlines()[1:]]
+    return [row for row in rows if not row[2].endswith("ps -o pid,stat,args")]
+
+
+def assert_nothing_left(running, before):  # type: ignore[no-untyped-def]
+    """Check that the container runs the same processes as BEFORE, and no zombie."""
+    after = container_processes(running)
+    assert [(pid, command) for pid, _, command in after] == [
+        (pid, command) for pid, _, command in before
+    ]
+    assert not [row for row in after if row[1].startswith("Z")]
+
+
+@pytest.mark.both_file_access
+@pytest.mark.parametrize(
+    ("cwd", "reason"),
+    [("/nope", "no such file or directory"), ("/etc/passwd", "not a directory")],
+)
+def test_exec_bad_cwd(running, cwd, reason):
+    before = container_processes(running)
+    result = running("exec", "--cwd", cwd, "c1", "true")
+    assert result.returncode == 1
+    assert f'chdir to cwd ("{cwd}") set for exec failed: {reason}' in result.stderr
+    assert "--cwd" in result.stderr
+    assert 'exec: "true"' not in result.stderr
+    assert_nothing_left(running, before)
+    assert running("exec", "c1", "true").returncode == 0
+
+
+def test_exec_relative_cwd(running):
+    result = running("exec", "--cwd", "tmp", "c1", "true")
+    assert result.returncode == 1
+    assert "invalid --cwd 'tmp'" in result.stderr
+    assert "absolute path" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--user", "99999999999"], "invalid --user '99999999999'"),
+        (["--user", "0:99999999999"], "invalid --user '0:99999999999'"),
+        (["--user", "-5"], "invalid --user '-5'"),
+        (["--user", "4294967295"], "invalid --user '4294967295'"),
+        (["-g", "99999999999"], "invalid --additional-gids 99999999999"),
+    ],
+)
+def test_exec_id_out_of_range(running, options, named):
+    result = running("exec", *options, "c1", "true")
+    assert result.returncode == 1
+    assert named in result.stderr
+    assert "from 0 to 4294967294" in result.stderr
+    assert "Python" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def write_process(tmp_path, **fields):  # type: ignore[no-untyped-def]
+    process = {"args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/", **fields}
+    path = tmp_path / "process.json"
+    path.write_text(json.dumps(process))
+    return str(path)
+
+
+@pytest.mark.parametrize("value", [5000, -1001, "high"])
+def test_exec_oom_score_adj_invalid(running, tmp_path, value):
+    result = running(
+        "exec", "--process", write_process(tmp_path, oomScoreAdj=value), "c1"
+    )
+    assert result.returncode == 1
+    assert f"process.oomScoreAdj {value!r} must be an integer" in result.stderr
+    assert "from -1000 to 1000" in result.stderr
+
+
+def test_exec_oom_score_adj_applied(running, tmp_path):
+    result = running.ok(
+        "exec", "--process", write_process(tmp_path, oomScoreAdj=500), "c1"
+    )
+    assert result.stdout == "500\n"
+
+
+def has_capability(name: str) -> bool:
+    from stockade.process import CAPABILITY_NUMBERS
+
+    with open("/proc/self/status") as f:
+        effective = next(line for line in f if line.startswith("CapEff:"))
+    return bool(int(effective.split()[1], 16) & (1 << CAPABILITY_NUMBERS[name]))
+
+
+def test_exec_oom_score_adj_not_permitted(running, tmp_path):
+    if has_capability("CAP_SYS_RESOURCE"):
+        pytest.skip("with CAP_SYS_RESOURCE the runtime may lower oomScoreAdj")
+    before = container_processes(running)
+    result = running(
+        "exec", "--process", write_process(tmp_path, oomScoreAdj=-1000), "c1"
+    )
+    assert result.returncode == 1
+    assert "set oomScoreAdj to -1000 failed: permission denied" in result.stderr
+    assert "CAP_SYS_RESOURCE" in result.stderr
+    assert 'exec: "cat"' not in result.stderr
+    assert_nothing_left(running, before)
+
+
+def test_exec_umask_out_of_range(running, tmp_path):
+    user = {"uid": 0, "gid": 0, "umask": 1 << 40}
+    result = running("exec", "--process", write_process(tmp_path, user=user), "c1")
+    assert result.returncode == 1
+    assert f"process.user.umask {1 << 40}" in result.stderr
+    assert "Python" not in result.stderr

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError, SpecError
+from ..spec import MAX_ID
 from .options import container_id
 
 
@@ -100,15 +101,21 @@ def _apply_options(
 ) -> None:  # type: ignore[no-untyped-def]
     process["terminal"] = False  # --tty sets it
     if cwd:
+        if not cwd.startswith("/"):
+            raise ConfigError(
+                f"invalid --cwd {cwd!r}: pass an absolute path inside the container"
+            )
         process["cwd"] = cwd
     if env:
         process["env"] = list(process.get("env") or []) + list(env)
     if user:
-        uid, _, gid = user.partition(":")
-        try:
-            process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
-        except ValueError:
-            raise ConfigError(f"invalid --user {user!r}: use UID or UID:GID") from None
+        process["user"] = _parse_user(user)
+    for gid in groups:
+        if not 0 <= gid < MAX_ID:
+            raise ConfigError(
+                f"invalid --additional-gids {gid}: a group id must be from 0 to "
+                f"{MAX_ID - 1}"
+            )
     if groups:
         process.setdefault("user", {})["additionalGids"] = list(groups)
     if caps:
@@ -118,3 +125,18 @@ def _apply_options(
         process["capabilities"] = capabilities
     if no_new_privs:
         process["noNewPrivileges"] = True
+
+
+def _parse_user(user: str) -> dict[str, int]:
+    """Parse --user UID[:GID] into process.user; GID defaults to 0, as in runc."""
+    uid_text, _, gid_text = user.partition(":")
+    try:
+        uid, gid = int(uid_text), int(gid_text or 0)
+    except ValueError:
+        raise ConfigError(f"invalid --user {user!r}: use UID or UID:GID") from None
+    # MAX_ID is (uid_t)-1, which setresuid reads as "leave unchanged".
+    if not (0 <= uid < MAX_ID and 0 <= gid < MAX_ID):
+        raise ConfigError(
+            f"invalid --user {user!r}: the uid and gid must be from 0 to {MAX_ID - 1}"
+        )
+    return {"uid": uid, "gid": gid}
