@@ -127,6 +127,31 @@ def test_podman_detach_exec_stop(podman, no_engine_leaks):
     assert removed.returncode == 0, removed.stderr
 
 
+def test_podman_with_the_gofer(podman, no_engine_leaks):
+    """podman passes --runtime-flag options to every call but the cleanup's."""
+    script = (
+        "cat /etc/hostname >/dev/null && ls /bin/sh && echo x > /tmp/f && cat /tmp/f"
+    )
+    result = podman(
+        "--runtime-flag", "file-access=gofer", "run", "--rm", IMAGE, "sh", "-c", script
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["/bin/sh", "x"]
+    started = podman(
+        "--runtime-flag", "file-access=gofer", "run", "-d", IMAGE, "sleep", "100"
+    )
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    try:
+        script = "cat /proc/[0-9]*/comm | grep -qx sleep && echo found; ls /etc/hosts"
+        executed = podman("exec", container, "sh", "-c", script)
+        assert executed.returncode == 0, executed.stderr
+        assert executed.stdout.split() == ["found", "/etc/hosts"]
+    finally:
+        removed = podman("rm", "-f", container)
+    assert removed.returncode == 0, removed.stderr
+
+
 def test_podman_kill(podman, no_engine_leaks):
     container = podman("run", "-d", IMAGE, "sleep", "100").stdout.strip()
     killed = podman("kill", container)
