@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -408,3 +410,105 @@ def test_execute_only_program_runs(gofer, make_bundle, programs):  # noqa: F811
     (bundle / "rootfs" / "tmp").chmod(0o1777)
     result = run(gofer, bundle)
     assert result.stdout.strip() == "hello", result.stderr
+
+
+def test_nosuid_mount_keeps_the_callers_ids(gofer, make_bundle, programs, tmp_path):  # noqa: F811
+    data = tmp_path / "suid"
+    data.mkdir()
+    shutil.copy(programs["probe"], data / "probe")
+    os.chmod(data / "probe", 0o4755)
+
+    def edit(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+        config["process"]["noNewPrivileges"] = False
+        config["mounts"].append(
+            {
+                "destination": "/data",
+                "type": "bind",
+                "source": str(data),
+                "options": ["rbind", "nosuid", "ro"],
+            }  # fmt: skip
+        )
+
+    bundle = make_bundle("/data/probe", "ids", edit=edit)
+    result = run(gofer, bundle)
+    assert result.stdout.strip() == "uid 1000 euid 1000", result.stderr
+
+
+def test_capabilities_dropped_before_exec_stay_dropped(gofer, make_bundle, programs):  # noqa: F811
+    def edit(config):
+        caps = config["process"]["capabilities"]
+        for kind in ("bounding", "effective", "permitted"):
+            caps[kind] = sorted(
+                set(caps.get(kind, [])) | {"CAP_DAC_OVERRIDE", "CAP_SETPCAP"}
+            )
+
+    bundle = make_bundle("/bin/probe", "dropexec", "/bin/cat", "/secret", edit=edit)
+    install(bundle, programs, "probe")
+    secret = bundle / "rootfs" / "secret"
+    secret.write_text("OWNED BY 1000\n")
+    os.chown(secret, 1000, 1000)
+    secret.chmod(0o600)
+    result = run(gofer, bundle)
+    assert "OWNED BY 1000" not in result.stdout
+    assert "Permission denied" in result.stderr
+
+
+def test_execute_only_program_stays_unreadable(gofer, make_bundle, programs):  # noqa: F811
+    def edit(config):
+        config["process"]["capabilities"] = {
+            kind: ["CAP_SETUID", "CAP_SETGID"]
+            for kind in ("bounding", "effective", "permitted")
+        }
+
+    bundle = make_bundle("/bin/probe", "readexe", edit=edit)
+    install(bundle, programs, "probe")
+    probe = bundle / "rootfs" / "bin" / "probe"
+    os.chown(probe, 1000, 1000)
+    probe.chmod(0o711)
+    result = run(gofer, bundle)
+    assert result.stdout.strip() == "open Permission denied", result.stderr
+
+
+def test_huge_xattr_value_rejected(gofer, make_bundle, programs):  # noqa: F811
+    bundle = make_bundle("sh", "-c", "touch /tmp/x && /bin/probe bigxattr /tmp/x")
+    install(bundle, programs, "probe")
+    result = run(gofer, bundle)
+    assert result.stdout.strip() == "E2BIG", result.stderr
+
+
+def test_interpreter_path_must_be_plain(gofer, make_bundle, tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: `make test` installs it")
+    source = tmp_path / "dyn.c"
+    source.write_text("int main(void) { return 0; }\n")
+    binary = tmp_path / "dyn"
+    built = subprocess.run(
+        [
+            "gcc",
+            "-o",
+            str(binary),
+            str(source),
+            "-Wl,--dynamic-linker=/tmp/../.stockade/exec/x/sh",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        pytest.skip(f"cannot link a test program: {built.stderr[-200:]}")
+    bundle = make_bundle("sh", "-c", "/bin/dyn; echo status $?")
+    shutil.copy(binary, bundle / "rootfs" / "bin" / "dyn")
+    result = run(gofer, bundle)
+    assert result.stdout.strip() != "status 0"
+    assert "status" in result.stdout
+
+
+def test_failed_chdir_keeps_the_working_directory(gofer, make_bundle):
+    def edit(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    script = "cd /etc; cd /proc/1/root 2>/dev/null; pwd; head -n 1 passwd; cd /proc && cd self && pwd"
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    result = run(gofer, bundle)
+    assert result.stdout.splitlines()[:2] == ["/etc", "root:x:0:0:root:/root:/bin/sh"]

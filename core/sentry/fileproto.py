@@ -57,6 +57,7 @@ TRUNCATE = 15  # arg1 = length
 STATFS = 16  # -> struct statfs
 CHDIR = 17  # -> the canonical path of the directory
 EXEC = 18  # -> descriptor opened for reading, after the exec permission checks
+EXEC_NOSUID = 1  # in EXEC's reply value: the program's mount is nosuid
 MKDIRS = 19  # mode; create missing parents too
 GETXATTR = 20  # data = name, flags (AT_SYMLINK_NOFOLLOW) -> value
 SETXATTR = 21  # data = name NUL value, arg1 = XATTR_CREATE/REPLACE, flags

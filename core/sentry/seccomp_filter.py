@@ -71,6 +71,7 @@ SENTRY_SYSCALLS = (
     # The path layer of a gofer sandbox: descriptors taken from the
     # application, and program copies in the sandbox's tmpfs.
     "pidfd_getfd", "sendfile", "fchmod", "mkdir", "mkdirat", "rename", "link",
+    "unlinkat",
     "linkat",
     "statfs", "fstatfs",
     # Sockets the sentry already holds.

@@ -61,8 +61,10 @@ AT_REMOVEDIR = 0x200
 AT_SYMLINK_FOLLOW = 0x400
 O_CREAT_WRONLY_TRUNC = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
 EXEC_DIR = b"/.stockade/exec"
-LISTENER_FD = 1000  # where a new process leaves its listener for the sentry
+LISTENER_FD = notify.LISTENER_FD
 MAX_INTERPRETER_DEPTH = 4  # the kernel's BINPRM_MAX_RECURSION
+COPY_BUDGET = 512 << 20  # bytes of program copies kept on the sandbox's root
+XATTR_SIZE_MAX = 65536  # the kernel's limit on an attribute value
 SOCKADDR_UN_SIZE = 110  # sa_family_t and sun_path[108]
 SHORT_READ = 256  # a first read of a path; most are shorter
 SCRATCH_BELOW_SP = 256  # below the 128-byte red zone the ABI reserves
@@ -114,9 +116,11 @@ class Process:
     # Relative paths go to the kernel only while it equals cwd.
     kernel_cwd: bytes | None = b"/"
     exe: bytes = b""
+    # In a sandbox mount the kernel's cwd is the truth: read it when needed.
+    cwd_from_kernel: bool = False
 
     def copy(self) -> Process:
-        return Process(self.cwd, self.kernel_cwd, self.exe)
+        return Process(self.cwd, self.kernel_cwd, self.exe, self.cwd_from_kernel)
 
 
 class Credentials:
@@ -151,7 +155,9 @@ class PathLayer:
         self.forked: dict[int, Process] = {}  # child tid -> its parent's state at fork
         self.pidfds: dict[int, int] = {}
         self.sandbox_devs: set[int] = set()
-        self.copies: dict[tuple[int, ...], bytes] = {}
+        self.copies: dict[tuple[int, ...], bytes] = {}  # in order of last use
+        self.copy_sizes: dict[bytes, int] = {}
+        self.copy_bytes = 0
         self.interpreters: dict[bytes, tuple[int, ...]] = {}
         self.deciders: list[Any] = []
         self.container: Any = None
@@ -202,20 +208,11 @@ class PathLayer:
 
     def adopt_listener(self, pid: int) -> bool:
         """Take the listener PID left at LISTENER_FD; False if there is none."""
-        try:
-            fd = notify.pidfd_getfd(self._pidfd(pid), LISTENER_FD)
-        except OSError:
+        listener = notify.take_listener(pid)
+        if listener is None or self._epoll is None:
             return False
-        try:
-            kind = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            kind = ""
-        if kind != "anon_inode:seccomp notify" or self._epoll is None:
-            os.close(fd)
-            return False
-        listener = self._listeners[fd] = notify.Listener(fd)
-        listener.wake_on_same_cpu()
-        self._epoll.register(fd, select.EPOLLIN)
+        self._listeners[listener.fd] = listener
+        self._epoll.register(listener.fd, select.EPOLLIN)
         return True
 
     # --- processes --------------------------------------------------------------
@@ -435,7 +432,7 @@ class PathLayer:
             return Target(False, path, as_made=True)
         if dirfd == AT_FDCWD:
             proc = self._process(tid)
-            joined = proc.cwd.rstrip(b"/") + b"/" + path
+            joined = self._cwd(tid, proc).rstrip(b"/") + b"/" + path
             cleaned = clean(joined)
             if cleaned is not None and self._side(cleaned):
                 return Target(True, cleaned, as_made=proc.kernel_cwd == proc.cwd)
@@ -741,7 +738,7 @@ class PathLayer:
             return None  # another process's: the kernel checks the caller may look
         proc = self._process(tid)
         if parts[3] == b"cwd":
-            return proc.cwd
+            return self._cwd(tid, proc)
         return proc.exe or None
 
     def _simple(self, op: int, tid: int, dirfd: int, address: int, **kw: Any) -> Any:
@@ -850,10 +847,8 @@ class PathLayer:
         proc = self._process(tid)
         if t.sandbox:
             result = self._kernel(t)
-            # Checked here, because the kernel's answer to a CONTINUE is not seen.
-            if not stat.S_ISDIR(os.stat(self._own_view(tid, t.path)).st_mode):
-                raise OSError(errno.ENOTDIR, "not a directory")
-            proc.cwd = proc.kernel_cwd = t.path
+            # The kernel's answer is not seen, so its cwd is read when needed.
+            proc.cwd_from_kernel = True
             return result
         as_made = t.as_made
         reply = self._call(fp.CHDIR, tid, t)
@@ -863,6 +858,7 @@ class PathLayer:
             raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
         canonical = reply.data or b"/"
         proc.cwd = canonical
+        proc.cwd_from_kernel = False
         # The kernel follows into an empty directory of the same path on the
         # sandbox's root, so that relative paths stay the kernel's business.
         self._make_dirs(canonical)
@@ -875,25 +871,23 @@ class PathLayer:
         copy = self._fetch_fd(tid, fd)
         proc = self._process(tid)
         if os.fstat(copy).st_dev in self.sandbox_devs:
-            try:
-                proc.cwd = proc.kernel_cwd = os.readlink(
-                    f"/proc/self/fd/{copy}"
-                ).encode()
-            finally:
-                os.close(copy)
+            os.close(copy)
+            proc.cwd_from_kernel = True
             return CONTINUE
         reply = self._call(fp.CHDIR, tid, Target(False, b"", base=copy))
         proc.cwd = reply.data or b"/"
+        proc.cwd_from_kernel = False
         return 0
 
-    def _own_view(self, tid: int, path: bytes) -> bytes:
-        """PATH as the sentry must spell it to look at what the caller would see."""
-        tgid = self.tgids.get(tid, tid)
-        if path == b"/proc/self" or path.startswith(b"/proc/self/"):
-            return b"/proc/%d" % tgid + path[10:]
-        if path == b"/proc/thread-self" or path.startswith(b"/proc/thread-self/"):
-            return b"/proc/%d/task/%d" % (tgid, tid) + path[17:]
-        return path
+    def _cwd(self, tid: int, proc: Process) -> bytes:
+        """The working directory of TID, read from the kernel while it is the kernel's."""
+        if proc.cwd_from_kernel:
+            try:
+                path = os.readlink(f"/proc/{tid}/cwd").encode()
+            except OSError:
+                return proc.cwd
+            proc.cwd = proc.kernel_cwd = path
+        return proc.cwd
 
     def _make_dirs(self, path: bytes) -> None:
         """Create PATH's directories on the sandbox's root, through the writable clone."""
@@ -915,7 +909,7 @@ class PathLayer:
             os.close(fd)
 
     def _getcwd(self, tid: int, a: tuple[int, ...], _id: int) -> Any:
-        data = self._process(tid).cwd + b"\0"
+        data = self._cwd(tid, self._process(tid)) + b"\0"
         if len(data) > a[1]:
             raise OSError(errno.ERANGE, "buffer too small")
         ptrace_raw.write_memory(tid, a[0], data)
@@ -949,6 +943,8 @@ class PathLayer:
         def handler(tid: int, a: tuple[int, ...], _id: int) -> Any:
             t = self._xattr_target(tid, a[0])
             name = self._read(tid, a[1])
+            if a[3] > XATTR_SIZE_MAX:
+                raise OSError(errno.E2BIG, "attribute value too large")
             value = ptrace_raw.read_memory(tid, a[2], a[3]) if a[3] else b""
             self._call(
                 fp.SETXATTR, tid, t, data=name + b"\0" + value, arg1=a[4], flags=flags
@@ -1075,8 +1071,9 @@ class PathLayer:
                 line = _shebang(head)
                 if line is None:
                     copy = self._copy_program(
-                        reply.fd, reply.data, creds, head, _program_name(path)
-                    )
+                        reply.fd, reply.data, creds, head, _program_name(path),
+                        nosuid=bool(reply.value & fp.EXEC_NOSUID),
+                    )  # fmt: skip
                     exe = reply.data[STAT_SIZE:]
                     break
             finally:
@@ -1096,8 +1093,9 @@ class PathLayer:
         return True
 
     def _copy_program(
-        self, fd: int, raw_stat: bytes, creds: fp.Credentials, head: bytes, name: bytes
-    ) -> bytes:
+        self, fd: int, raw_stat: bytes, creds: fp.Credentials, head: bytes, name: bytes,
+        nosuid: bool,
+    ) -> bytes:  # fmt: skip
         """Return the sandbox path of a copy of FD, made once per file version."""
         info = struct.unpack_from("<QQQIII", raw_stat)
         dev, ino, mode, uid, gid = info[0], info[1], info[3], info[4], info[5]
@@ -1107,18 +1105,26 @@ class PathLayer:
             interpreter = _elf_interpreter(fd, head)
             if interpreter is not None:
                 self._provide_interpreter(interpreter, creds)
-        path = self.copies.get(key)
+        key = (*key, nosuid)
+        path = self.copies.pop(key, None)
         if path is None:
             # The caller passed the permission checks; the copy only has to run.
-            # Set-id bits survive only where the copy keeps the owner: root's.
+            # Set-id bits survive only where the copy keeps the owner, root, and
+            # the program's mount allows them.
             keep = (stat.S_ISUID if uid == 0 else 0) | (stat.S_ISGID if gid == 0 else 0)
+            if nosuid:
+                keep = 0
             directory = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
             os.mkdir(_relative(directory), 0o711, dir_fd=self.scratch)
             path = directory + b"/" + name
-            # Readable by all only if the original is: an exec-only program stays so.
-            readable = 0o044 if mode & 0o004 else 0
-            _copy_file(fd, self.scratch, path, 0o711 | readable | (mode & keep), size)
-            self.copies[key] = path
+            # Readable only if the original is readable by all: the copy's owner
+            # is root, and an exec-only program must stay unreadable.
+            readable = 0o444 if mode & 0o004 else 0
+            _copy_file(fd, self.scratch, path, 0o111 | readable | (mode & keep), size)
+            self.copy_bytes += size
+            self.copy_sizes[path] = size
+        self.copies[key] = path  # now the most recently used
+        self._evict_copies(keep=path)
         # The kernel names a process after the file it runs, so each name the
         # program is run by gets a link of that name.
         named = os.path.dirname(path) + b"/" + name
@@ -1129,8 +1135,42 @@ class PathLayer:
             )  # fmt: skip
         return named
 
+    def _evict_copies(self, keep: bytes) -> None:
+        """Remove the least recently used copies beyond COPY_BUDGET bytes.
+
+        A running program keeps its copy's pages; a later exec copies again.
+        """
+        while self.copy_bytes > COPY_BUDGET and len(self.copies) > 1:
+            oldest_key = next(iter(self.copies))
+            path = self.copies[oldest_key]
+            if path == keep:
+                break
+            del self.copies[oldest_key]
+            self.copy_bytes -= self.copy_sizes.pop(path, 0)
+            directory = _relative(os.path.dirname(path))
+            try:
+                listing = os.open(
+                    directory, os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.scratch
+                )
+                try:
+                    names = os.listdir(listing)
+                finally:
+                    os.close(listing)
+                for name in names:
+                    os.unlink(directory + b"/" + os.fsencode(name), dir_fd=self.scratch)
+                os.rmdir(directory, dir_fd=self.scratch)
+            except OSError:
+                pass
+
     def _provide_interpreter(self, interpreter: bytes, creds: fp.Credentials) -> None:
-        """Make the ELF interpreter exist at its own path in the sandbox's tmpfs."""
+        """Make the ELF interpreter exist at its own path in the sandbox's tmpfs.
+
+        The path must be plain: the gofer follows the image's symlinks and the
+        sandbox's root has none, so a path with "..", "." or a doubled slash
+        could name another file there than in the image, a program copy say.
+        """
+        if clean(interpreter) != interpreter or interpreter.startswith(b"/.stockade/"):
+            raise OSError(errno.ENOEXEC, "ELF interpreter path is not plain")
         reply = self.client.call(fp.EXEC, creds, interpreter)
         if reply.kind != fp.OK or reply.fd < 0:
             return  # the kernel then fails the exec with ENOENT, as it would

@@ -529,7 +529,8 @@ class Gofer:
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(errno.EACCES, "not a regular file")
             _sys(SYS_FACCESSAT2, checked, b"", os.X_OK, AT_EMPTY_PATH | AT_EACCESS)
-            if os.fstatvfs(checked).f_flag & os.ST_NOEXEC:
+            mount_flags = os.fstatvfs(checked).f_flag
+            if mount_flags & os.ST_NOEXEC:
                 raise OSError(errno.EACCES, "on a noexec mount")
             caller = self.current
             self._become(OWN_RIGHTS)
@@ -549,7 +550,8 @@ class Gofer:
         except BaseException:
             os.close(fd)
             raise
-        return 0, buf.raw + canonical, fd
+        nosuid = fp.EXEC_NOSUID if mount_flags & os.ST_NOSUID else 0
+        return nosuid, buf.raw + canonical, fd
 
     def _canonical(self, path: bytes) -> bytes:
         """PATH with every symlink resolved, as /proc/PID/exe names a program."""
