@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import signal
+import threading
 import time
 from typing import Any, TextIO
 
@@ -27,7 +28,7 @@ from stockade import linux
 from stockade.errors import SandboxError
 from stockade.process import CAPABILITY_NUMBERS, last_capability
 from stockade.providers import ChildSetup, Container
-from stockade.sentry import bpf, oci_seccomp
+from stockade.sentry import bpf, notify, oci_seccomp
 from stockade.sentry import ptrace_raw as pt
 from stockade.sentry.calls import SyscallCall, signed, signed32
 from stockade.sentry.policy import Policy, SyscallClass, policy_from_table
@@ -107,6 +108,8 @@ class PtracePlatform:
         self.spec_profile_traces = False
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
         self.paths: Any = None  # stockade.sentry.vfs.PathLayer, with a file server
+        # The calls that nothing decides arrive as notifications, not stops.
+        self.notified = False
 
     # --- on the host ----------------------------------------------------------
 
@@ -139,6 +142,14 @@ class PtracePlatform:
             settings = container.settings
             self.trace = _open_trace(settings.log, settings.log_format == "json")
             self.observe = True
+        if self.paths is None:
+            # A mediated call that no rule and no plugin decides is answered
+            # from a notification: its caller and the sandbox hand over on one
+            # CPU, where a ptrace stop wakes the sandbox on another.
+            undecided = self._undecided_numbers()
+            if undecided:
+                self.filter = bpf.application_program(self.policy, table, undecided)
+                self.notified = True
         if self.paths is not None:
             self.paths.deciders = self.deciders
             self.paths.container = container
@@ -221,16 +232,14 @@ class PtracePlatform:
         The listener waits at a fixed descriptor while the process stops itself;
         the sandbox takes a copy with pidfd_getfd at that stop.
         """
-        if self.paths is None:
+        if self.paths is None and not self.notified:
             bpf.load(self.filter)
             return
-        from stockade.sentry.vfs import LISTENER_FD
-
         listener = bpf.load_with_listener(self.filter)
-        os.dup2(listener, LISTENER_FD)
+        os.dup2(listener, notify.LISTENER_FD)
         os.close(listener)
         os.kill(os.getpid(), signal.SIGSTOP)
-        os.close(LISTENER_FD)
+        os.close(notify.LISTENER_FD)
 
     def _run_to_exec(self, pid: int, child_setup: ChildSetup) -> int:
         """Serve the new init's stops until its execve succeeds; raise its exec error."""
@@ -244,6 +253,8 @@ class PtracePlatform:
                     error or f"application process exited before exec ({status:#x})"
                 )
             if stopped == pid and event == pt.PTRACE_EVENT_EXEC:
+                if self.paths is not None:
+                    self.paths.on_exec(pid)
                 error = child_setup.result()
                 self._resume(pid)
                 if error is not None:
@@ -287,6 +298,17 @@ class PtracePlatform:
                     continue
             self._handle(pid, status)
         return self.init_status if self.init_status is not None else 255 << 8
+
+    def _adopt_listener(self, pid: int) -> bool:
+        """Answer the calls of the listener PID handed over, in a thread of its own."""
+        listener = notify.take_listener(pid)
+        if listener is None:
+            return False
+        thread = threading.Thread(target=listener.let_all_run, daemon=True)
+        thread.start()
+        if thread.native_id is not None:
+            self.protected_pids.add(thread.native_id)  # the sandbox's, like its others
+        return True
 
     def _undecided_numbers(self) -> frozenset[int]:
         """Mediated calls that nothing will decide, given this container's plugins."""
@@ -343,6 +365,9 @@ class PtracePlatform:
             self.fresh.discard(pid)
             self.tracees.add(pid)
             self._resume(pid)
+        elif event == pt.PTRACE_EVENT_EXEC and self.paths is not None:
+            self.paths.on_exec(pid)  # exec may have changed its ids and capabilities
+            self._resume(pid)
         elif event == pt.PTRACE_EVENT_STOP:
             if sig in STOP_SIGNALS:
                 _ignore_gone(pt.listen, pid)  # group-stop: stay stopped until SIGCONT
@@ -354,6 +379,8 @@ class PtracePlatform:
             self._on_syscall_exit(pid)
         elif sig == signal.SIGSTOP and self.paths and self.paths.adopt_listener(pid):
             self._resume(pid)  # a new filter's listener, handed over
+        elif sig == signal.SIGSTOP and self.notified and self._adopt_listener(pid):
+            self._resume(pid)
         else:
             self._resume(pid, sig)  # signal-delivery-stop: deliver it
 
