@@ -224,7 +224,8 @@ def test_gofer_death_fails_calls_with_eio(gofer, make_bundle, root):
     assert killed
     lines = result.stdout.splitlines()
     assert lines[0] == "box"
-    assert lines[-1].startswith("status ") and lines[-1] != "status 0", result.stdout
+    assert lines[-1].startswith("status "), result.stdout
+    assert lines[-1] != "status 0", result.stdout
     assert not (root / "c1").exists()
 
 
@@ -300,7 +301,7 @@ def test_malformed_requests_are_rejected(served):
         b"",
         b"\x01",
         b"\xff" * fp.REQUEST.size,  # wrong version
-        header,  # lengths say four more bytes
+        header,  # the lengths promise four more bytes
         header + b"/e\0c",  # NUL in a path
         fp.REQUEST.pack(fp.VERSION, 999, *[0] * 13),  # unknown operation
         fp.REQUEST.pack(fp.VERSION, fp.OPEN, 0, 0, 0, 0, 0, 9999, 0, 0, 0, 0, 0, 0, 0),

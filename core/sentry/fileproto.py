@@ -169,7 +169,7 @@ class FileClient:
         return Reply(kind, value, raw[REPLY.size :], fd)
 
     def _receive(self) -> tuple[bytes, list[Any]]:
-        """The reply: polled for first, as a reply within microseconds is the rule."""
+        """Receive the reply: poll first, as a reply within microseconds is the rule."""
         space = socket.CMSG_SPACE(4 * 4)
         deadline = time.monotonic_ns() + SPIN_NS
         while time.monotonic_ns() < deadline:

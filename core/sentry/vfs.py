@@ -448,7 +448,7 @@ class PathLayer:
         """Leave a call whose path ends in the sandbox's own mounts to the kernel.
 
         The kernel resolves the caller's string with the caller's credentials
-        in the sandbox's namespace, which holds no host directory, so this is
+        in the sandbox's namespace, which contains no host directory, so this is
         safe whatever the string says by then. It is refused only when the
         caller's working directory in the kernel is not the one its relative
         path was meant for.
@@ -461,7 +461,7 @@ class PathLayer:
         return CONTINUE
 
     def _redirected(self, t: Target) -> Any:
-        """The server found a symlink or ".." leading into a sandbox mount."""
+        """Handle a REDIRECT reply: a symlink or ".." leads into a sandbox mount."""
         if t.base != -1:
             t.close()
             raise OSError(
@@ -477,8 +477,11 @@ class PathLayer:
         return value
 
     def _read_memory(self, tid: int, address: int) -> bytes:
-        """A string of TID's: a pread of /proc/TGID/mem, which costs half a
-        process_vm_readv here; anything unusual takes the general path."""
+        """Read a string of TID's with a pread of /proc/TGID/mem.
+
+        That costs half a process_vm_readv here. Anything unusual takes the
+        general path.
+        """
         tgid = self.tgids.get(tid) or self._learn(tid)
         fd = self._mem.get(tgid)
         if fd is None:
@@ -662,7 +665,7 @@ class PathLayer:
         flags, mode, resolve = struct.unpack(
             "<QQQ", ptrace_raw.read_memory(tid, a[2], 24)
         )
-        if resolve & ~0x02:  # RESOLVE_NO_MAGICLINKS holds anyway for served paths
+        if resolve & ~0x02:  # RESOLVE_NO_MAGICLINKS applies anyway to served paths
             # NOTE: the other RESOLVE_ flags are not emulated; callers fall back.
             raise OSError(errno.ENOSYS, "openat2 resolve flags")
         return self._open(tid, signed32(a[0]), a[1], flags, mode)
@@ -728,7 +731,7 @@ class PathLayer:
         return len(data)
 
     def _proc_link(self, tid: int, path: bytes) -> bytes | None:
-        """The virtual answer for /proc/PID/exe and /proc/PID/cwd, which name tmpfs paths."""
+        """Return the container's view of /proc/PID/exe and /proc/PID/cwd, or None."""
         parts = path.split(b"/")
         if len(parts) != 4 or parts[1] != b"proc" or parts[3] not in (b"exe", b"cwd"):
             return None
@@ -847,7 +850,7 @@ class PathLayer:
         proc = self._process(tid)
         if t.sandbox:
             result = self._kernel(t)
-            # The kernel's answer is not seen, so its cwd is read when needed.
+            # The kernel's result is not seen, so its cwd is read when needed.
             proc.cwd_from_kernel = True
             return result
         as_made = t.as_made
@@ -880,7 +883,7 @@ class PathLayer:
         return 0
 
     def _cwd(self, tid: int, proc: Process) -> bytes:
-        """The working directory of TID, read from the kernel while it is the kernel's."""
+        """Return the working directory of TID, read from the kernel while it is the kernel's."""
         if proc.cwd_from_kernel:
             try:
                 path = os.readlink(f"/proc/{tid}/cwd").encode()
@@ -1111,9 +1114,11 @@ class PathLayer:
             # The caller passed the permission checks; the copy only has to run.
             # Set-id bits survive only where the copy keeps the owner, root, and
             # the program's mount allows them.
-            keep = (stat.S_ISUID if uid == 0 else 0) | (stat.S_ISGID if gid == 0 else 0)
-            if nosuid:
-                keep = 0
+            keep = 0
+            if uid == 0 and not nosuid:
+                keep |= stat.S_ISUID
+            if gid == 0 and not nosuid:
+                keep |= stat.S_ISGID
             directory = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
             os.mkdir(_relative(directory), 0o711, dir_fd=self.scratch)
             path = directory + b"/" + name
@@ -1167,7 +1172,7 @@ class PathLayer:
 
         The path must be plain: the gofer follows the image's symlinks and the
         sandbox's root has none, so a path with "..", "." or a doubled slash
-        could name another file there than in the image, a program copy say.
+        could name another file there than in the image, such as a program copy.
         """
         if clean(interpreter) != interpreter or interpreter.startswith(b"/.stockade/"):
             raise OSError(errno.ENOEXEC, "ELF interpreter path is not plain")

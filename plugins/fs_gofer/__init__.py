@@ -86,8 +86,8 @@ class GoferFileAccess:
         RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
             container.before_pivot
         )
-        # The sentry keeps program copies on this root, so the application
-        # sees it read-only; the sentry writes through a detached clone.
+        # The sentry keeps program copies on this root, so it is read-only for
+        # the application; the sentry writes through a detached clone.
         root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             container.sandbox_root_fd = linux.open_tree_clone(root)

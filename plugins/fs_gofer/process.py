@@ -65,7 +65,7 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
 
 
 def _canonical(root: int, destination: str) -> bytes:
-    """Where DESTINATION really is in the root, after the image's symlinks."""
+    """Return where DESTINATION really is in the root, after the image's symlinks."""
     fd = linux.openat2(root, destination, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
     try:
         os.fchdir(fd)

@@ -130,7 +130,7 @@ class Gofer:
     # --- the loop -------------------------------------------------------------
 
     def serve(self, sock: socket.socket) -> None:
-        """Answer requests until the sandbox closes its end."""
+        """Serve requests until the sandbox closes its end."""
         space = socket.CMSG_SPACE(4 * 4)
         while True:
             try:
@@ -661,7 +661,7 @@ class Gofer:
 
 
 def _receive(sock: socket.socket, space: int) -> tuple[bytes, list[Any], int]:
-    """The next request: polled for briefly, since calls come in bursts, then waited for.
+    """Receive the next request: poll briefly, since calls come in bursts, then wait.
 
     A wake-up across CPUs costs tens of microseconds on the VMs measured
     here, more than the request itself.

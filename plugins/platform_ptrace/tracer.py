@@ -143,7 +143,7 @@ class PtracePlatform:
             self.trace = _open_trace(settings.log, settings.log_format == "json")
             self.observe = True
         if self.paths is None:
-            # A mediated call that no rule and no plugin decides is answered
+            # A mediated call that no rule and no plugin decides is handled
             # from a notification: its caller and the sandbox hand over on one
             # CPU, where a ptrace stop wakes the sandbox on another.
             undecided = self._undecided_numbers()
@@ -300,7 +300,7 @@ class PtracePlatform:
         return self.init_status if self.init_status is not None else 255 << 8
 
     def _adopt_listener(self, pid: int) -> bool:
-        """Answer the calls of the listener PID handed over, in a thread of its own."""
+        """Let the calls of the listener PID handed over run, in a thread of its own."""
         listener = notify.take_listener(pid)
         if listener is None:
             return False
@@ -686,7 +686,7 @@ def _thread_count(pid: int) -> int:
 
 
 def _path_layer(container: Container, policy: Policy) -> Any:
-    """The path layer for a sandbox whose files a file server owns."""
+    """Return the path layer for a sandbox whose files a file server owns."""
     from stockade.sentry.vfs import PathLayer
 
     return PathLayer(container.file_server, container.spec, container.id)
