@@ -98,6 +98,10 @@ class Sandbox:
             master, self.launcher.terminal_fd = os.openpty()
             control.send(report, {"op": "ready"}, [master])
             os.close(master)
+            # The application's stdio is the pty, so the sandbox drops the stdio it
+            # inherited from `create`, as runc's init does. containerd's shim reads
+            # the output of `create` until EOF and would otherwise wait here.
+            _release_stdio()
         else:
             control.send(report, {"op": "ready"})
         report.close()
@@ -373,6 +377,13 @@ def enter_namespaces(container: Container) -> None:
 
 def _has_namespace(container: Container, kind: str) -> bool:
     return any(n.type == kind for n in container.namespaces)
+
+
+def _release_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def close_inherited_fds(keep: set[int]) -> None:
