@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from typing import Any
@@ -77,6 +78,9 @@ DEV_SYMLINKS = {
     "ptmx": "pts/ptmx",
     "core": "/proc/kcore",
 }
+# A tmpfs option for the runtime, not the kernel: copy what the image has at the
+# mount point into the new tmpfs. podman sends it for --read-only and --tmpfs.
+TMPCOPYUP = "tmpcopyup"
 RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 ALL, GOFER, SANDBOX = "all", "gofer", "sandbox"  # see RootBuilder
 DEVICE_TYPES = {
@@ -96,6 +100,8 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
             flags = (flags | set_flags) & ~clear_flags
         elif option in PROPAGATION:
             propagation |= PROPAGATION[option]
+        elif option == TMPCOPYUP:
+            continue
         else:
             data.append(option)
     return flags, propagation, ",".join(data)
@@ -222,11 +228,20 @@ class RootBuilder:
                 "mode=755",
                 flags | linux.MS_RDONLY,
             )
+
+        copy_up = kind == "tmpfs" and TMPCOPYUP in options
+        if copy_up and self.role == SANDBOX:
+            raise SpecError(
+                f"mount option {TMPCOPYUP} on {mount['destination']} is not supported "
+                "with --file-access=gofer: use --file-access=direct"
+            )
         fd = self._open_destination(mount, source_is_file=self._is_file_bind(mount))
         try:
             self._mount_at(
                 source, f"/proc/self/fd/{fd}", kind, flags, data, mount["destination"]
             )
+            if copy_up:
+                self._copy_up(fd, mount)
         finally:
             os.close(fd)
         if flags & linux.MS_BIND and flags & REMOUNT_FLAGS or propagation:
@@ -239,6 +254,27 @@ class RootBuilder:
                 )
             finally:
                 os.close(fd)
+
+    def _copy_up(self, beneath_fd: int, mount: dict[str, Any]) -> None:
+        """Copy the directory beneath a new tmpfs into it, with owners and modes.
+
+        BENEATH_FD was opened before the mount, so it still names the image's
+        directory. The container has not started, so nothing changes it meanwhile.
+        """
+        beneath = f"/proc/self/fd/{beneath_fd}"
+        top_fd = self._open_destination(mount)
+        try:
+            top = f"/proc/self/fd/{top_fd}"
+            try:
+                _copy_tree(beneath, top)
+                _copy_metadata(os.stat(beneath), top)
+            except OSError as exc:
+                raise SpecError(
+                    f"copying {mount['destination']} into its tmpfs ({TMPCOPYUP}) "
+                    f"failed: {exc.strerror}: {exc.filename}"
+                ) from None
+        finally:
+            os.close(top_fd)
 
     def _source(self, mount: dict[str, Any]) -> str:
         """Return the mount's source; a bind source is relative to the bundle."""
@@ -469,6 +505,31 @@ def _locked_flags(path: str) -> int:
         if flags & st_flag:
             result |= ms_flag
     return result
+
+
+def _copy_tree(source: str, target: str) -> None:
+    """Copy directories, regular files and symlinks, and skip devices, FIFOs and sockets."""
+    for entry in os.scandir(source):
+        info = entry.stat(follow_symlinks=False)
+        destination = os.path.join(target, entry.name)
+        if stat.S_ISDIR(info.st_mode):
+            os.mkdir(destination, 0o700)
+            _copy_tree(entry.path, destination)
+        elif stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(entry.path), destination)
+        elif stat.S_ISREG(info.st_mode):
+            shutil.copyfile(entry.path, destination)
+        else:
+            continue
+        _copy_metadata(info, destination)
+
+
+def _copy_metadata(info: os.stat_result, path: str) -> None:
+    os.lchown(path, info.st_uid, info.st_gid)
+    if not stat.S_ISLNK(info.st_mode):
+        # After the chown, which clears the set-user-ID and set-group-ID bits.
+        os.chmod(path, stat.S_IMODE(info.st_mode))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
 
 
 def is_bind(mount: dict[str, Any]) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytestmark = pytest.mark.both_file_access
@@ -73,3 +75,31 @@ def test_linux_devices_dotdot_rejected(stockade, make_bundle):
     result = stockade("run", "--bundle", str(bundle), "c1")
     assert result.returncode == 1
     assert not (bundle / "rootfs" / "etc" / "x").exists()
+
+
+def test_tmpfs_copy_up(stockade, make_bundle, file_access):
+    def add_tmpfs(config):  # type: ignore[no-untyped-def]
+        config["root"]["readonly"] = True
+        config["mounts"].append(
+            {"destination": "/opt", "type": "tmpfs", "source": "tmpfs",
+             "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}
+        )  # fmt: skip
+
+    script = "stat -c '%u:%g %a' /opt/sub/tool; readlink /opt/link; touch /opt/new"
+    bundle = make_bundle("sh", "-c", script, edit=add_tmpfs)
+    (bundle / "rootfs" / "opt" / "sub").mkdir(parents=True)
+    tool = bundle / "rootfs" / "opt" / "sub" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chown(tool, 5, 6)
+    tool.chmod(0o4750)
+    (bundle / "rootfs" / "opt" / "link").symlink_to("sub/tool")
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    if file_access == "gofer":
+        assert result.returncode == 1
+        assert "tmpcopyup on /opt is not supported" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["5:6 4750", "sub/tool"]
+    assert not (bundle / "rootfs" / "opt" / "new").exists()
