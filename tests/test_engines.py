@@ -8,6 +8,7 @@ of that engine skip with the script's output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -161,6 +162,116 @@ def test_podman_kill(podman, no_engine_leaks):
     assert waited.stdout.strip() == "137"
 
 
+# A shell loop that writes a growing counter to /out/n every 0.1 seconds.
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.1; done"
+
+
+def _read_counter(directory: Path) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = (directory / "n").read_text() if (directory / "n").exists() else ""
+        if text.strip():
+            return int(text)
+        time.sleep(0.05)
+    raise AssertionError(f"the container wrote no counter to {directory}/n")
+
+
+@contextlib.contextmanager
+def podman_container(podman, name: str):  # type: ignore[no-untyped-def]
+    """Yield NAME, and remove that podman container however the test ends."""
+    try:
+        yield name
+    finally:
+        podman("rm", "--force", name)
+
+
+def test_podman_pause_unpause(podman, tmp_path, no_engine_leaks):
+    with podman_container(podman, "eng-pause") as name:
+        started = podman("run", "-d", "--name", name, "-v", f"{tmp_path}:/out",
+                         IMAGE, "sh", "-c", COUNTER)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        _read_counter(tmp_path)
+
+        paused = podman("pause", name)
+        assert paused.returncode == 0, paused.stderr
+        status = podman("inspect", name, "--format", "{{.State.Status}}")
+        assert status.stdout.strip() == "paused"
+        before = _read_counter(tmp_path)
+        time.sleep(1)
+        assert _read_counter(tmp_path) == before, "a paused container kept running"
+
+        unpaused = podman("unpause", name)
+        assert unpaused.returncode == 0, unpaused.stderr
+        time.sleep(1)
+        assert _read_counter(tmp_path) > before, "the container did not resume"
+        status = podman("inspect", name, "--format", "{{.State.Status}}")
+        assert status.stdout.strip() == "running"
+
+
+def test_podman_top(podman, no_engine_leaks):
+    with podman_container(podman, "eng-top") as name:
+        started = podman("run", "-d", "--name", name, IMAGE, "sleep", "100")
+        assert started.returncode == 0, started.stderr
+        top = podman("top", name, "args")
+        assert top.returncode == 0, top.stderr
+        assert "sleep 100" in [line.strip() for line in top.stdout.splitlines()], (
+            top.stdout
+        )
+
+
+def test_podman_exec_detach(podman, no_engine_leaks):
+    with podman_container(podman, "eng-exec-detach") as name:
+        started = podman("run", "-d", "--name", name, IMAGE, "sleep", "100")
+        assert started.returncode == 0, started.stderr
+        script = "echo detached > /tmp/mark; exec sleep 99"
+        executed = podman("exec", "-d", name, "sh", "-c", script)
+        assert executed.returncode == 0, executed.stderr
+
+        deadline = time.monotonic() + 10
+        mark = podman("exec", name, "cat", "/tmp/mark")
+        while mark.stdout != "detached\n" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            mark = podman("exec", name, "cat", "/tmp/mark")
+        assert mark.stdout == "detached\n"
+        top = podman("top", name, "args")
+        assert "sleep 99" in [line.strip() for line in top.stdout.splitlines()], (
+            top.stdout
+        )
+
+
+def test_podman_rm_force_running(podman, no_engine_leaks):
+    with podman_container(podman, "eng-rm-force") as name:
+        started = podman("run", "-d", "--name", name, IMAGE, "sleep", "100")
+        assert started.returncode == 0, started.stderr
+        removed = podman("rm", "--force", name)
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stdout.strip() == name
+        exists = podman("container", "exists", name)
+        assert exists.returncode == 1, "the container is still there after rm -f"
+
+
+def test_podman_missing_command(podman, no_engine_leaks):
+    with podman_container(podman, "eng-missing") as name:
+        result = podman("run", "--name", name, IMAGE, "eng-no-such-command")
+    assert result.returncode == 127  # podman's code for a command not found
+    assert "stockade" in result.stderr
+    assert '"eng-no-such-command": executable file not found in $PATH' in (
+        result.stderr
+    )
+
+
+def test_podman_read_only(podman, no_engine_leaks):
+    """With --read-only, podman requests tmpcopyup tmpfs mounts on /tmp and /run."""
+    script = (
+        "touch /etc/x 2>/dev/null || echo root-read-only; "
+        "touch /tmp/x && echo tmp-writable; ls -d /run"
+    )
+    with podman_container(podman, "eng-read-only") as name:
+        result = podman("run", "--read-only", "--name", name, IMAGE, "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["root-read-only", "tmp-writable", "/run"]
+
+
 @pytest.fixture(scope="session")
 def containerd(clients_dir: Path):  # type: ignore[no-untyped-def]
     _set_up("setup-containerd.sh", clients_dir, "start")
@@ -216,3 +327,107 @@ def test_podman_exec_tty(podman, clients_dir, no_engine_leaks):
     assert result.returncode == 9
     assert "exec-tty-8\n" in output
     assert "/dev/pts/" in output
+
+
+@contextlib.contextmanager
+def ctr_container(containerd, name: str):  # type: ignore[no-untyped-def]
+    """Yield NAME, and remove its task, container and snapshot however the test ends."""
+    try:
+        yield name
+    finally:
+        containerd("task", "delete", "--force", name)
+        containerd("container", "delete", name)  # the snapshot goes with it
+
+
+def _ctr_status(containerd, name: str) -> str:  # type: ignore[no-untyped-def]
+    for line in containerd("task", "ls").stdout.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[0] == name:
+            return fields[-1]
+    return ""
+
+
+def test_containerd_exit_codes(containerd, no_engine_leaks):
+    for script, expected in [("true", 0), ("exit 3", 3), ("kill -9 $$", 137)]:
+        with ctr_container(containerd, "eng-ctr-exit") as name:
+            result = containerd("run", "--rm", "--runc-binary", STOCKADE, IMAGE, name,
+                                "sh", "-c", script)  # fmt: skip
+        assert result.returncode == expected, (script, result.stderr)
+
+
+def test_containerd_detach_exec_kill(containerd, clients_dir, no_engine_leaks):
+    fifo_dir = str(clients_dir / "containerd" / "fifo")
+    with ctr_container(containerd, "eng-ctr-detach") as name:
+        started = containerd("run", "-d", "--runc-binary", STOCKADE, IMAGE, name,
+                             "sleep", "100")  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        assert _ctr_status(containerd, name) == "RUNNING"
+
+        executed = containerd("task", "exec", "--fifo-dir", fifo_dir, "--exec-id",
+                              "eng-exec1", name, "sh", "-c", "echo in-exec; exit 4")  # fmt: skip
+        assert executed.returncode == 4, executed.stderr
+        assert executed.stdout == "in-exec\n"
+        detached = containerd("task", "exec", "-d", "--fifo-dir", fifo_dir,
+                              "--exec-id", "eng-exec2", name, "sleep", "99")  # fmt: skip
+        assert detached.returncode == 0, detached.stderr
+
+        listed = containerd("task", "ps", name)
+        assert listed.returncode == 0, listed.stderr
+        pids = [line.split()[0] for line in listed.stdout.splitlines()[1:]]
+        assert len(pids) == 2, listed.stdout  # sleep 100 and sleep 99
+        assert all(pid.isdigit() for pid in pids), listed.stdout
+
+        killed = containerd("task", "kill", name)
+        assert killed.returncode == 0, killed.stderr
+        deadline = time.monotonic() + 10
+        while _ctr_status(containerd, name) != "STOPPED" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _ctr_status(containerd, name) == "STOPPED"
+
+        deleted = containerd("task", "delete", name)
+        assert deleted.returncode == 0, deleted.stderr
+        assert "exit code 143" in deleted.stderr  # SIGTERM
+        assert _ctr_status(containerd, name) == ""
+
+
+def test_containerd_pause_resume(containerd, tmp_path, no_engine_leaks):
+    with ctr_container(containerd, "eng-ctr-pause") as name:
+        started = containerd("run", "-d", "--runc-binary", STOCKADE, "--mount",
+                             f"type=bind,src={tmp_path},dst=/out,options=rbind:rw",
+                             IMAGE, name, "sh", "-c", COUNTER)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        _read_counter(tmp_path)
+
+        paused = containerd("task", "pause", name)
+        assert paused.returncode == 0, paused.stderr
+        assert _ctr_status(containerd, name) == "PAUSED"
+        before = _read_counter(tmp_path)
+        time.sleep(1)
+        assert _read_counter(tmp_path) == before, "a paused task kept running"
+
+        resumed = containerd("task", "resume", name)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _ctr_status(containerd, name) == "RUNNING"
+        time.sleep(1)
+        assert _read_counter(tmp_path) > before, "the task did not resume"
+
+
+def test_containerd_tty(containerd, clients_dir, no_engine_leaks):
+    """ctr run -t needs a terminal on its own stdin, which script(1) provides."""
+    if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
+        pytest.skip("script(1) from bsdutils is needed to give ctr a terminal")
+    env_script = clients_dir / "containerd" / "env.sh"
+    with ctr_container(containerd, "eng-ctr-tty") as name:
+        inner = (
+            f"source {shlex.quote(str(env_script))}; "
+            f"cr run --rm -t --runc-binary {shlex.quote(STOCKADE)} {IMAGE} {name} sh"
+        )
+        result = subprocess.run(
+            ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
+            input="echo inside-$((2+3)); tty; exit 7\n",
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    output = result.stdout.replace("\r", "")
+    assert result.returncode == 7
+    assert "inside-5\n" in output
+    assert "/dev/pts/0\n" in output
