@@ -322,15 +322,19 @@ def find_executable(name: str, env: list[str], cwd: str) -> str:
             if item.startswith("PATH="):
                 path = item[5:]
         candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    reason = "no such file or directory"
     for candidate in candidates:
         try:
             info = os.stat(candidate)
-        except OSError:
+        except OSError as exc:
+            reason = f"stat {candidate}: {os.strerror(exc.errno or 0).lower()}"
             continue
         if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
             return candidate
+        reason = "permission denied"
     if "/" in name:
-        raise SpecError(f'exec: "{name}": no such file or executable in the container')
+        # runc's wording, which engines look for to report a missing command.
+        raise SpecError(f'exec: "{name}": {reason}')
     raise SpecError(f'exec: "{name}": executable file not found in $PATH')
 
 

@@ -431,3 +431,9 @@ def test_containerd_tty(containerd, clients_dir, no_engine_leaks):
     assert result.returncode == 7
     assert "inside-5\n" in output
     assert "/dev/pts/0\n" in output
+
+
+def test_podman_missing_absolute_command(podman, no_engine_leaks):
+    result = podman("run", "--rm", "--name", "eng-no-such-path", IMAGE, "/no/such/cmd")
+    assert result.returncode == 127
+    assert "no such file or directory" in result.stderr

@@ -9,6 +9,8 @@ import sys
 import tempfile
 import time
 
+import pytest
+
 
 def test_run_prints_output(stockade, make_bundle):
     bundle = make_bundle("echo", "hello")
@@ -79,3 +81,19 @@ def test_run_forwards_sigterm(stockade, make_bundle):
 
     assert code == 128 + signal.SIGTERM
     assert not (stockade.root / "c1").exists(), "run left the state directory"
+
+
+@pytest.mark.both_file_access
+@pytest.mark.parametrize(
+    "program, reason",
+    [
+        ("/no/such/cmd", "stat /no/such/cmd: no such file or directory"),
+        ("/etc/passwd", "permission denied"),
+    ],  # fmt: skip
+)
+def test_missing_program_worded_as_runc(stockade, make_bundle, root, program, reason):
+    bundle = make_bundle(program)
+    result = stockade("create", "--bundle", str(bundle), "c1")
+    assert result.returncode != 0
+    assert f'exec: "{program}": {reason}' in result.stderr
+    assert not (root / "c1").exists()

@@ -132,19 +132,19 @@ def check_process(client: fp.FileClient, launcher: Any) -> None:
             if item.startswith("PATH="):
                 path = item[5:]
         candidates = [os.path.join(d or launcher.cwd, name) for d in path.split(":")]
+    reason = "no such file or directory"
     for candidate in candidates:
         reply = client.call(fp.STAT, creds, os.path.normpath(candidate).encode())
         if reply.kind == fp.REDIRECT:
-            try:
-                mode = os.stat(reply.data).st_mode
-            except OSError:
-                continue
-        elif reply.kind == fp.OK and len(reply.data) >= 28:
-            mode = struct.unpack_from("<I", reply.data, 24)[0]
-        else:
+            return  # in a sandbox mount: the exec itself will tell
+        if reply.kind != fp.OK or len(reply.data) < 28:
+            reason = f"stat {candidate}: {os.strerror(reply.value).lower()}"
             continue
+        mode = struct.unpack_from("<I", reply.data, 24)[0]
         if stat.S_ISREG(mode) and mode & 0o111:
             return
+        reason = "permission denied"
     if "/" in name:
-        raise SpecError(f'exec: "{name}": no such file or executable in the container')
+        # runc's wording, which engines look for to report a missing command.
+        raise SpecError(f'exec: "{name}": {reason}')
     raise SpecError(f'exec: "{name}": executable file not found in $PATH')
