@@ -380,7 +380,9 @@ def test_containerd_detach_exec_kill(containerd, clients_dir, no_engine_leaks):
         killed = containerd("task", "kill", name)
         assert killed.returncode == 0, killed.stderr
         deadline = time.monotonic() + 10
-        while _ctr_status(containerd, name) != "STOPPED" and time.monotonic() < deadline:
+        while (
+            _ctr_status(containerd, name) != "STOPPED" and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         assert _ctr_status(containerd, name) == "STOPPED"
 

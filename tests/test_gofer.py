@@ -513,3 +513,29 @@ def test_failed_chdir_keeps_the_working_directory(gofer, make_bundle):
     bundle = make_bundle("sh", "-c", script, edit=edit)
     result = run(gofer, bundle)
     assert result.stdout.splitlines()[:2] == ["/etc", "root:x:0:0:root:/root:/bin/sh"]
+
+
+def test_every_path_call_is_served_or_refused():
+    """No path call the policy lets through may reach the sandbox's kernel unseen."""
+    from stockade.sentry import syscalls, vfs
+    from stockade.sentry.policy import SyscallClass, load_policy
+
+    policy = load_policy()
+    layer = vfs.PathLayer(None, None)
+    covered = set(layer.handlers) | set(vfs.EXEC_CALLS)
+    missing = [
+        syscalls.name(nr)
+        for nr in sorted(vfs.kinds_with_paths())
+        if nr in policy.rules
+        and policy.rules[nr].cls is not SyscallClass.DENIED
+        and nr not in covered
+    ]
+    assert missing == []
+
+
+def test_chroot_refused(gofer, make_bundle):
+    bundle = make_bundle(
+        "sh", "-c", "chroot /tmp /bin/true 2>/dev/null || echo refused"
+    )
+    result = run(gofer, bundle)
+    assert result.stdout.strip() == "refused", result.stderr

@@ -78,6 +78,14 @@ IDENTITY_CALLS = (
     "setfsuid", "setfsgid", "setgroups", "capset", "umask",
 )  # fmt: skip
 EXEC_CALLS = frozenset({number("execve"), number("execveat")})
+# Path calls the gofer does not serve. They fail, rather than reach the kernel,
+# which would look the path up in the sandbox's mounts. Newer calls fail with
+# ENOSYS, so that libc falls back to the older ones.
+# NOTE: chroot is not available to containers in the gofer mode.
+UNSERVED_CALLS = (
+    "chroot", "setxattrat", "getxattrat", "listxattrat", "removexattrat",
+    "file_getattr", "file_setattr",
+)  # fmt: skip
 
 
 class _LeaveToKernel(Exception):
@@ -646,6 +654,8 @@ class PathLayer:
         h[number("inotify_add_watch")] = self._inotify
         for name in IDENTITY_CALLS:
             h[number(name)] = self._identity
+        for name in UNSERVED_CALLS:
+            h[number(name)] = _unserved
 
     def _open(self, tid: int, dirfd: int, address: int, flags: int, mode: int) -> Any:
         t = self.target(tid, dirfd, self._read(tid, address))
@@ -1237,6 +1247,10 @@ class PathLayer:
         regs.rdi = base
         regs.rsi = base + vector_offset if prefix else argv
         regs.rdx = envp
+
+
+def _unserved(tid: int, args: tuple[int, ...], _id: int) -> Any:
+    raise OSError(errno.ENOSYS, "not served in the gofer mode")
 
 
 def _program_name(path: bytes) -> bytes:
