@@ -265,13 +265,25 @@ class RootBuilder:
         top_fd = self._open_destination(mount)
         try:
             top = f"/proc/self/fd/{top_fd}"
+            destination = mount["destination"]
             try:
                 _copy_tree(beneath, top)
                 _copy_metadata(os.stat(beneath), top)
             except OSError as exc:
+                # The paths in the error are the descriptors' aliases: name the
+                # files as the container sees them.
+                where = str(exc.filename or "")
+                for alias in (beneath, top):
+                    if where.startswith(alias):
+                        where = destination.rstrip("/") + where[len(alias) :]
                 raise SpecError(
-                    f"copying {mount['destination']} into its tmpfs ({TMPCOPYUP}) "
-                    f"failed: {exc.strerror}: {exc.filename}"
+                    f"copying {destination} into its tmpfs ({TMPCOPYUP}) "
+                    f"failed: {exc.strerror}: {where}"
+                ) from None
+            except RecursionError:
+                raise SpecError(
+                    f"copying {destination} into its tmpfs ({TMPCOPYUP}) failed: "
+                    f"the directory tree is too deep"
                 ) from None
         finally:
             os.close(top_fd)

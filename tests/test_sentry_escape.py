@@ -51,7 +51,8 @@ def test_i386_call_kills_process(stockade, make_bundle, programs):  # noqa: F811
 def test_sandbox_process_unreachable(stockade, make_bundle, programs):  # noqa: F811
     results = escape(stockade, make_bundle, programs, "sentry")
     for name in ("kill_1_KILL", "kill_1_TERM", "tgkill_1", "tkill_1", "ptrace_attach_1",
-                 "ptrace_seize_1", "ptrace_traceme", "process_vm_readv_1"):  # fmt: skip
+                 "ptrace_seize_1", "ptrace_traceme", "process_vm_readv_1",
+                 "pidfd_send_signal_1"):  # fmt: skip
         assert results[name] == f"errno={errno.EPERM}", name
     assert results["open_proc_1_mem"] == f"errno={errno.EACCES}"
 

@@ -55,6 +55,7 @@ NR_CLONE, NR_CLONE3 = number("clone"), number("clone3")
 NR_SECCOMP, NR_MKNOD, NR_MKNODAT = number("seccomp"), number("mknod"), number("mknodat")
 NR_PRCTL = number("prctl")
 NR_KILL = number("kill")
+NR_PIDFD_SEND_SIGNAL = number("pidfd_send_signal")
 EXEC_CALLS = frozenset({number("execve"), number("execveat")})
 SOCKET_CALLS = frozenset({number("bind"), number("connect")})
 SECCOMP_SET_MODE_FILTER, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 22, 2
@@ -70,7 +71,8 @@ PID_ARGUMENTS[number("setpriority")] = (1,)  # who, for PRIO_PROCESS
 PID_ARGUMENTS[number("ioprio_set")] = (1,)  # who, for IOPRIO_WHO_PROCESS
 # Calls the sentry itself decides from their registers.
 SENTRY_RULES = frozenset(
-    {NR_PRCTL} | {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
+    {NR_PRCTL, NR_PIDFD_SEND_SIGNAL}
+    | {NR_CLONE, NR_CLONE3, NR_SECCOMP, NR_MKNOD, NR_MKNODAT, *PID_ARGUMENTS}
 )
 SPIN_POLLS = 50  # WNOHANG polls, about 40 µs, before a blocking wait
 SPIN_WINDOW_NS = 200_000  # poll only if the last stop was this recent
@@ -416,6 +418,8 @@ class PtracePlatform:
             self._kill_all_but_protected(pid, regs, signed32(args[1]))
             return
         error = self._sentry_rule(nr, args)
+        if error is None and nr == NR_PIDFD_SEND_SIGNAL:
+            error = self._pidfd_rule(pid, signed32(args[0]))
         call = None
         if error is None and (self.veto or self.observe):
             call = SyscallCall(
@@ -559,6 +563,30 @@ class PtracePlatform:
                 return errno.EPERM  # no device nodes: the container gets only its /dev
         return None
 
+    def _pidfd_rule(self, pid: int, fd: int) -> int | None:
+        """Refuse pidfd_send_signal aimed at the sandbox or its helpers.
+
+        The target is a descriptor: a pidfd, or a /proc/PID directory, which
+        the kernel also takes. Its process is read from a copy of it.
+        """
+        try:
+            pidfd = os.pidfd_open(_thread_group(pid) or pid)
+        except OSError:
+            return errno.ESRCH
+        try:
+            copy = notify.pidfd_getfd(pidfd, fd)
+        except OSError:
+            return errno.EBADF
+        finally:
+            os.close(pidfd)
+        try:
+            target = _descriptor_pid(copy)
+        finally:
+            os.close(copy)
+        if target is None or target in self.protected_pids:
+            return errno.EPERM
+        return None
+
     def _ask_plugins(self, pid: int, call: SyscallCall) -> int | None:
         """Call the stockade_syscall hook; freeze the sandbox if memory is read.
 
@@ -676,6 +704,24 @@ def _thread_group(tid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _descriptor_pid(fd: int) -> int | None:
+    """The process a pidfd or a /proc/PID directory descriptor names, if any."""
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    if link.startswith("/proc/") and link[6:].isdigit():
+        return int(link[6:])
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _thread_count(pid: int) -> int:

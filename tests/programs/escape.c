@@ -86,6 +86,10 @@ static void sentry(void) {
     struct iovec local = {buffer, sizeof buffer}, remote = {(void *)0x400000, sizeof buffer};
     report("process_vm_readv_1", process_vm_readv(1, &local, 1, &remote, 1, 0));
     report("open_proc_1_mem", open("/proc/1/mem", 0));
+    /* A /proc/PID directory works as a pidfd for pidfd_send_signal. */
+    int proc_1 = open("/proc/1", O_RDONLY | O_DIRECTORY);
+    report("pidfd_send_signal_1", syscall(SYS_pidfd_send_signal, proc_1, SIGUSR1, NULL, 0));
+    close(proc_1);
 }
 
 static int child_main(void *arg) { (void)arg; return 0; }
