@@ -521,6 +521,8 @@ def _locked_flags(path: str) -> int:
 
 def _copy_tree(source: str, target: str) -> None:
     """Copy directories, regular files and symlinks, and skip devices, FIFOs and sockets."""
+    # NOTE: file data is copied in full, so a sparse file takes its whole size
+    # in the tmpfs; hard links become separate files and xattrs are not kept.
     for entry in os.scandir(source):
         info = entry.stat(follow_symlinks=False)
         destination = os.path.join(target, entry.name)
