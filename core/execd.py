@@ -172,7 +172,7 @@ class ExecBroker:
             )
 
     def _fail_all(self, reason: str) -> None:
-        """Answer every waiting and running exec with REASON; refuse later ones."""
+        """Fail every waiting and running exec with REASON, and reject later ones."""
         with self.lock:
             self.gone = reason
             for conn in [*self.waiting.values(), *self.running.values()]:

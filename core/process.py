@@ -312,18 +312,31 @@ def last_capability() -> int:
         return len(CAPABILITY_NAMES) - 1
 
 
+def executable_candidates(name: str, env: list[str], cwd: str) -> list[str]:
+    """Return the paths execvp would try for NAME, with the container's PATH."""
+    if "/" in name:
+        return [name if name.startswith("/") else os.path.join(cwd, name)]
+    path = DEFAULT_PATH
+    for item in env:
+        if item.startswith("PATH="):
+            path = item[5:]
+    return [os.path.join(d or ".", name) for d in path.split(":")]
+
+
+def executable_error(name: str, reason: str) -> SpecError:
+    """Return the error for NAME not found or not runnable, worded as runc words it.
+
+    Engines look for runc's wording to report a missing command.
+    """
+    if "/" in name:
+        return SpecError(f'exec: "{name}": {reason}')
+    return SpecError(f'exec: "{name}": executable file not found in $PATH')
+
+
 def find_executable(name: str, env: list[str], cwd: str) -> str:
     """Resolve NAME as execvp would, with the container's PATH; raise if not executable."""
-    if "/" in name:
-        candidates = [name if name.startswith("/") else os.path.join(cwd, name)]
-    else:
-        path = DEFAULT_PATH
-        for item in env:
-            if item.startswith("PATH="):
-                path = item[5:]
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
     reason = "no such file or directory"
-    for candidate in candidates:
+    for candidate in executable_candidates(name, env, cwd):
         try:
             info = os.stat(candidate)
         except OSError as exc:
@@ -332,10 +345,7 @@ def find_executable(name: str, env: list[str], cwd: str) -> str:
         if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111:
             return candidate
         reason = "permission denied"
-    if "/" in name:
-        # runc's wording, which engines look for to report a missing command.
-        raise SpecError(f'exec: "{name}": {reason}')
-    raise SpecError(f'exec: "{name}": executable file not found in $PATH')
+    raise executable_error(name, reason)
 
 
 def _parse_rlimit(entry: dict[str, Any]) -> tuple[str, int, int, int]:

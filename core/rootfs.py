@@ -131,7 +131,7 @@ class RootBuilder:
         """Mount everything and pivot into the root; BEFORE_PIVOT runs just before."""
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         if self.role == SANDBOX:
-            # The sandbox's own root holds no host directory, only its mounts.
+            # The sandbox's own root contains no host directory, only its mounts.
             os.mkdir(self.staging, 0o700)
             linux.mount("tmpfs", self.staging, "tmpfs", 0, "mode=755")
             self.root = self.staging
@@ -270,8 +270,8 @@ class RootBuilder:
                 _copy_tree(beneath, top)
                 _copy_metadata(os.stat(beneath), top)
             except OSError as exc:
-                # The paths in the error are the descriptors' aliases: name the
-                # files as the container sees them.
+                # The paths in the error are the descriptors' aliases, so name
+                # the files by their paths in the container.
                 where = str(exc.filename or "")
                 for alias in (beneath, top):
                     if where.startswith(alias):
@@ -522,7 +522,7 @@ def _locked_flags(path: str) -> int:
 def _copy_tree(source: str, target: str) -> None:
     """Copy directories, regular files and symlinks, and skip devices, FIFOs and sockets."""
     # NOTE: file data is copied in full, so a sparse file takes its whole size
-    # in the tmpfs; hard links become separate files and xattrs are not kept.
+    # in the tmpfs. Hard links become separate files and xattrs are not kept.
     for entry in os.scandir(source):
         info = entry.stat(follow_symlinks=False)
         destination = os.path.join(target, entry.name)
@@ -547,7 +547,7 @@ def _copy_metadata(info: os.stat_result, path: str) -> None:
 
 
 def is_bind(mount: dict[str, Any]) -> bool:
-    """Whether MOUNT is a bind mount, by its type or its options."""
+    """Return whether MOUNT is a bind mount, by its type or its options."""
     flags, _, _ = parse_options(mount.get("options") or [])
     return mount.get("type") == "bind" or bool(flags & linux.MS_BIND)
 

@@ -35,7 +35,7 @@ STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 EXIT_FILE = "exit.json"
-# What went wrong inside a running sandbox, written by the sandbox itself;
+# The fault inside a running sandbox, written by the sandbox itself.
 # `state` shows it as the annotation stockade.problem.
 PROBLEM_FILE = "problem.txt"
 

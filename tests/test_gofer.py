@@ -1,9 +1,9 @@
 """The gofer file-access mode: the sandbox reaches files only through the gofer.
 
 Each escape test puts a host directory beside the bundle with a file that
-says HOST, and a mirror of that directory's path inside the rootfs whose file
-says "mirror". A path resolved inside the container, as it must be, reads the
-mirror; reading HOST would be an escape.
+contains HOST, and a mirror of that directory's path inside the rootfs whose
+file contains "mirror". A path resolved inside the container, as it must be,
+reads the mirror. Reading HOST would be an escape.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def test_state_says_when_the_gofer_died(gofer, make_bundle, root):
     assert not (root / "c1").exists()
 
 
-def test_create_fails_cleanly_when_a_bind_source_is_missing(gofer, make_bundle, root):
+def test_missing_bind_source_fails_create(gofer, make_bundle, root):
     def edit(config):
         config["mounts"].append(
             {

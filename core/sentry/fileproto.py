@@ -7,7 +7,7 @@ request  header (REQUEST), then NGROUPS u32 group ids, PATH1, PATH2, DATA.
          Descriptors named by FDMASK follow in SCM_RIGHTS, in bit order:
          bit 0 is the directory PATH1 is relative to, bit 1 the directory of
          PATH2, bit 2 an object the call acts on (a socket, an inotify fd).
-reply    header (REPLY), then the payload; KIND tells how to read VALUE:
+reply    header (REPLY), then the payload. KIND gives the meaning of VALUE:
          OK (a result, perhaps with a payload or one descriptor), ERROR (a
          positive errno) or REDIRECT (the payload is a path that the sandbox
          itself owns, such as somewhere under /proc, to be resolved there).
@@ -157,15 +157,10 @@ class FileClient:
                     self.on_gone()
                 raise ServerGone(errno.EIO, "the file server has exited")
         version, kind, value = REPLY.unpack_from(raw)
-        fd = -1
-        for level, kind_, payload in cmsgs:
-            if level == socket.SOL_SOCKET and kind_ == socket.SCM_RIGHTS:
-                received = array.array("i")
-                received.frombytes(payload[: len(payload) - len(payload) % 4])
-                for extra in received[1:]:
-                    _close(extra)
-                if received:
-                    fd = received[0]
+        received = received_fds(cmsgs)
+        for extra in received[1:]:
+            _close(extra)
+        fd = received[0] if received else -1
         return Reply(kind, value, raw[REPLY.size :], fd)
 
     def _receive(self) -> tuple[bytes, list[Any]]:
@@ -182,6 +177,17 @@ class FileClient:
                 continue
         raw, cmsgs, _, _ = self.sock.recvmsg(MAX_MESSAGE, space)
         return raw, cmsgs
+
+
+def received_fds(cmsgs: list[tuple[int, int, bytes]]) -> list[int]:
+    """Return the descriptors that arrived as SCM_RIGHTS in CMSGS."""
+    fds: list[int] = []
+    for level, kind, payload in cmsgs:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            received = array.array("i")
+            received.frombytes(payload[: len(payload) - len(payload) % 4])
+            fds.extend(received)
+    return fds
 
 
 def _close(fd: int) -> None:

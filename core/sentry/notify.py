@@ -2,7 +2,7 @@
 
 A filter action of SECCOMP_RET_USER_NOTIF parks the calling thread in the
 kernel and queues a notification on a listener descriptor. The sentry reads
-the notification, performs the call itself (or asks the gofer to), and sends
+the notification, performs the call itself (or has the gofer perform it), and sends
 back the result. SECCOMP_IOCTL_NOTIF_ADDFD installs a descriptor in the
 caller's table; with SECCOMP_ADDFD_FLAG_SEND it also completes the call with
 that descriptor's number, so an open returns a file that the gofer opened.
@@ -76,7 +76,7 @@ class Listener:
         """Let every call that arrives run as made, until the listener fails.
 
         For calls that the sentry mediates but nothing decides: the cheapest
-        answer, with the buffers packed once and no object per call. Returns,
+        reply, with the buffers packed once and no object per call. Returns,
         closing the listener, once no process uses its filter any more.
         """
         recv, resp = self._recv, self._resp
@@ -139,15 +139,9 @@ class Listener:
 def take_listener(pid: int) -> Listener | None:
     """Copy the listener that process PID left at LISTENER_FD; None if there is none."""
     try:
-        pidfd = os.pidfd_open(pid)
+        fd = copy_descriptor(pid, LISTENER_FD)
     except OSError:
         return None
-    try:
-        fd = pidfd_getfd(pidfd, LISTENER_FD)
-    except OSError:
-        return None
-    finally:
-        os.close(pidfd)
     try:
         kind = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -158,6 +152,15 @@ def take_listener(pid: int) -> Listener | None:
     listener = Listener(fd)
     listener.wake_on_same_cpu()
     return listener
+
+
+def copy_descriptor(pid: int, target_fd: int) -> int:
+    """Duplicate descriptor TARGET_FD of process PID (a thread-group leader) into this one."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        return pidfd_getfd(pidfd, target_fd)
+    finally:
+        os.close(pidfd)
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:

@@ -9,7 +9,7 @@ The application's filter turns a Policy into kernel actions:
   so a tracee that escapes tracing cannot run mediated calls.
 - denied: SECCOMP_RET_ERRNO with the rule's errno, without a stop.
 - notified: SECCOMP_RET_USER_NOTIF for the numbers the caller passes, which
-  the sentry answers from a listener: the gofer mode's path calls, and
+  the sentry handles from a listener: the gofer mode's path calls, and
   mediated calls that nothing decides.
 - any number in no row: SECCOMP_RET_ERRNO(ENOSYS).
 

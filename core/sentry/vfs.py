@@ -11,7 +11,7 @@ seccomp user notification, and goes one of two ways:
   application rewrites after this check cannot reach the host.
 - Any other path goes to the file server with the caller's credentials. An
   open comes back as a descriptor that SECCOMP_IOCTL_NOTIF_ADDFD installs in
-  the caller; a stat comes back as the kernel's struct, written into the
+  the caller. A stat comes back as the kernel's struct, written into the
   caller's buffer. The server answers REDIRECT when a symlink or ".." leads
   into a sandbox mount, and the call is then left to the kernel as well.
 
@@ -105,16 +105,19 @@ class Target:
     """A path's destination: the sandbox (the kernel or the sentry) or the server."""
 
     sandbox: bool
-    path: (
-        bytes  # absolute for the sandbox; for the server, absolute or relative to base
-    )
+    # Absolute for the sandbox; for the server, absolute or relative to base.
+    path: bytes
     base: int = -1  # a descriptor of the caller's directory, for the server
     as_made: bool = False  # the kernel resolves the caller's own string to PATH
+    relative_to_base: bool = False  # set from base; stays after close
+
+    def __post_init__(self) -> None:
+        self.relative_to_base = self.base >= 0
 
     def close(self) -> None:
         if self.base >= 0:
             os.close(self.base)
-            self.base = -2
+            self.base = -1
 
 
 @dataclass(slots=True)
@@ -349,7 +352,7 @@ class PathLayer:
                     os.close(fd)
 
     def handle(self, listener: notify.Listener, n: notify.Notification) -> None:
-        """Reply to one notification, exactly once."""
+        """Reply to one notification: every path through here sends one reply."""
         while self._gone:
             fd = self._mem.pop(self._gone.pop(), None)
             if fd is not None:
@@ -457,7 +460,7 @@ class PathLayer:
 
         The kernel resolves the caller's string with the caller's credentials
         in the sandbox's namespace, which contains no host directory, so this is
-        safe whatever the string says by then. It is refused only when the
+        safe whatever the string contains by then. It is refused only when the
         caller's working directory in the kernel is not the one its relative
         path was meant for.
         """
@@ -470,7 +473,7 @@ class PathLayer:
 
     def _redirected(self, t: Target) -> Any:
         """Handle a REDIRECT reply: a symlink or ".." leads into a sandbox mount."""
-        if t.base != -1:
+        if t.relative_to_base:
             t.close()
             raise OSError(
                 errno.EXDEV, "from a container directory into a sandbox mount"
@@ -520,11 +523,8 @@ class PathLayer:
         try:
             reply = self.client.call(op, creds, t.path, fds=(t.base, -1, -1), **kw)
         finally:
-            if t.base >= 0:
-                t.close()
-                t.base = -2  # relative to a container directory, now closed
-        if reply.kind == fp.ERROR:
-            raise OSError(reply.value, os.strerror(reply.value))
+            t.close()
+        _raise_error(reply)
         return reply
 
     # --- handlers ----------------------------------------------------------------------
@@ -792,8 +792,7 @@ class PathLayer:
         finally:
             first.close()
             second.close()
-        if reply.kind == fp.ERROR:
-            raise OSError(reply.value, os.strerror(reply.value))
+        _raise_error(reply)
         if reply.kind == fp.REDIRECT:
             raise OSError(errno.EXDEV, "across mounts")
         return 0
@@ -988,8 +987,7 @@ class PathLayer:
         finally:
             t.close()
             os.close(watcher)
-        if reply.kind == fp.ERROR:
-            raise OSError(reply.value, os.strerror(reply.value))
+        _raise_error(reply)
         return reply.value
 
     def _identity(self, tid: int, a: tuple[int, ...], _id: int) -> Any:
@@ -1040,8 +1038,7 @@ class PathLayer:
         finally:
             t.close()
             os.close(sock)
-        if reply.kind == fp.ERROR:
-            raise OSError(reply.value, os.strerror(reply.value))
+        _raise_error(reply)
         if reply.kind == fp.REDIRECT:
             raise OSError(errno.EXDEV, "through a symlink into a sandbox mount")
         return 0
@@ -1180,9 +1177,10 @@ class PathLayer:
     def _provide_interpreter(self, interpreter: bytes, creds: fp.Credentials) -> None:
         """Make the ELF interpreter exist at its own path in the sandbox's tmpfs.
 
-        The path must be plain: the gofer follows the image's symlinks and the
-        sandbox's root has none, so a path with "..", "." or a doubled slash
-        could name another file there than in the image, such as a program copy.
+        The path must be plain, because the gofer follows the image's symlinks
+        and the sandbox's root has none. A path with "..", "." or a doubled
+        slash could name another file there than in the image, such as a
+        program copy.
         """
         if clean(interpreter) != interpreter or interpreter.startswith(b"/.stockade/"):
             raise OSError(errno.ENOEXEC, "ELF interpreter path is not plain")
@@ -1249,12 +1247,18 @@ class PathLayer:
         regs.rdx = envp
 
 
+def _raise_error(reply: fp.Reply) -> None:
+    """Raise the errno of an ERROR reply as OSError."""
+    if reply.kind == fp.ERROR:
+        raise OSError(reply.value, os.strerror(reply.value))
+
+
 def _unserved(tid: int, args: tuple[int, ...], _id: int) -> Any:
     raise OSError(errno.ENOSYS, "not served in the gofer mode")
 
 
 def _program_name(path: bytes) -> bytes:
-    """The name the kernel would give a process that runs PATH."""
+    """Return the name the kernel would give a process that runs PATH."""
     name = path.rstrip(b"/").rpartition(b"/")[2]
     return name if name not in (b"", b".", b"..") else b"program"
 
@@ -1267,7 +1271,7 @@ def _reply_quietly(listener: notify.Listener, notification_id: int, error: int) 
 
 
 def _fill(tid: int, buf: int, size: int, data: bytes) -> int:
-    """Answer a size-probing call: the length for size 0, ERANGE if too small."""
+    """Complete a size-probing call: the length for size 0, ERANGE if too small."""
     if size == 0:
         return len(data)
     if len(data) > size:
@@ -1335,7 +1339,7 @@ def _copy_file(source: int, root: int, path: bytes, mode: int, size: int) -> Non
 
 
 def _read_vector(tid: int, address: int) -> list[int]:
-    """The pointers of a NULL-terminated argv array in TID's memory."""
+    """Return the pointers of a NULL-terminated argv array in TID's memory."""
     if not address:
         return []
     pointers: list[int] = []
@@ -1351,7 +1355,7 @@ def _read_vector(tid: int, address: int) -> list[int]:
 
 
 def kinds_with_paths() -> frozenset[int]:
-    """Every call with a path argument, for tests that check the coverage."""
+    """Return every call with a path argument, for tests that check the coverage."""
     return frozenset(
         entry.nr for entry in SYSCALLS.values() if ArgKind.PATH in entry.args
     )

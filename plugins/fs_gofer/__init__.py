@@ -3,7 +3,7 @@
 ``create`` forks the gofer before the sandbox. The gofer enters a mount
 namespace of its own, builds the rootfs with the spec's bind mounts, pivots
 into it and serves the file protocol of ``stockade.sentry.fileproto`` on a
-socket pair. The sandbox's own mount namespace holds no host directory: a
+socket pair. The sandbox's own mount namespace contains no host directory: a
 tmpfs root with proc, sysfs, its /dev and the spec's other kernel and tmpfs
 mounts. The sentry sends every path-based call of the application to the
 gofer and hands the application the descriptors it gets back.

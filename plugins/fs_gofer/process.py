@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from stockade import linux
 from stockade.errors import SpecError, StockadeError
-from stockade.process import DEFAULT_PATH, last_capability
+from stockade.process import executable_candidates, executable_error, last_capability
 from stockade.rootfs import GOFER, RESOLVE, RootBuilder, is_bind
 from stockade.sentry import bpf
 from stockade.sentry import fileproto as fp
@@ -115,26 +115,18 @@ def check_process(client: fp.FileClient, launcher: Any) -> None:
     cwd = launcher.cwd.encode()
     reply = client.call(fp.CHDIR, fp.ROOT, cwd)
     if reply.kind == fp.ERROR:
-        made = client.call(fp.MKDIRS, fp.ROOT, cwd, mode=0o755)
-        if made.kind == fp.ERROR:
+        created = client.call(fp.MKDIRS, fp.ROOT, cwd, mode=0o755)
+        if created.kind == fp.ERROR:
             raise SpecError(
                 f"process.cwd {launcher.cwd} does not exist and cannot be created: "
-                f"{os.strerror(made.value)}"
+                f"{os.strerror(created.value)}"
             )
     name = launcher.args[0]
-    if "/" in name:
-        candidates = [
-            name if name.startswith("/") else os.path.join(launcher.cwd, name)
-        ]
-    else:
-        path = DEFAULT_PATH
-        for item in launcher.env:
-            if item.startswith("PATH="):
-                path = item[5:]
-        candidates = [os.path.join(d or launcher.cwd, name) for d in path.split(":")]
     reason = "no such file or directory"
-    for candidate in candidates:
-        reply = client.call(fp.STAT, creds, os.path.normpath(candidate).encode())
+    for candidate in executable_candidates(name, launcher.env, launcher.cwd):
+        # The gofer takes absolute paths; an empty PATH entry means the cwd.
+        candidate = os.path.normpath(os.path.join(launcher.cwd, candidate))
+        reply = client.call(fp.STAT, creds, candidate.encode())
         if reply.kind == fp.REDIRECT:
             return  # in a sandbox mount: the exec itself will tell
         if reply.kind != fp.OK or len(reply.data) < 28:
@@ -144,7 +136,4 @@ def check_process(client: fp.FileClient, launcher: Any) -> None:
         if stat.S_ISREG(mode) and mode & 0o111:
             return
         reason = "permission denied"
-    if "/" in name:
-        # runc's wording, which engines look for to report a missing command.
-        raise SpecError(f'exec: "{name}": {reason}')
-    raise SpecError(f'exec: "{name}": executable file not found in $PATH')
+    raise executable_error(name, reason)

@@ -5,7 +5,7 @@ rootfs, with the spec's bind mounts on it. The other mounts of the spec
 (proc, sysfs, tmpfs, the sandbox's /dev) belong to the sandbox, so the gofer
 puts an empty read-only tmpfs, a marker, at each of their destinations. A
 lookup that ends on a marker, directly or through a symlink in the image,
-answers REDIRECT with the path for the sandbox to resolve in its own mounts.
+gets the reply REDIRECT with the path for the sandbox to resolve in its own mounts.
 
 Each path is resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 from the root descriptor, and each change is made relative to the O_PATH
@@ -45,7 +45,7 @@ REDIRECTABLE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EROFS, errno.ELOOP}
 MAX_SYMLINKS = 40
 SPIN_NS = 200_000  # how long the gofer polls for the next request before it sleeps
 # Capabilities the gofer keeps: the file capabilities it lends a caller that
-# holds them, and the two it needs to take on a caller's ids.
+# has them, and the two it needs to take on a caller's ids.
 FILE_CAPS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 9)
 ID_CAPS = (1 << 6) | (1 << 7)  # CAP_SETGID, CAP_SETUID
 KEPT_CAPS = FILE_CAPS | ID_CAPS
@@ -139,7 +139,7 @@ class Gofer:
                 continue
             if not raw and not cmsgs:
                 return
-            fds = _received_fds(cmsgs)
+            fds = fp.received_fds(cmsgs)
             try:
                 if len(raw) > fp.MAX_MESSAGE or msg_flags & (
                     socket.MSG_TRUNC | socket.MSG_CTRUNC
@@ -166,7 +166,7 @@ class Gofer:
                     os.close(fd)
 
     def answer(self, raw: bytes, fds: list[int]) -> tuple[int, int, bytes, int]:
-        """Carry out one request; never raise."""
+        """Carry out one request and return its reply; errors become ERROR replies."""
         try:
             request = Request(raw, fds)
             handler = self.handlers.get(request.op)
@@ -677,13 +677,3 @@ def _receive(sock: socket.socket, space: int) -> tuple[bytes, list[Any], int]:
             continue
     raw, cmsgs, flags, _ = sock.recvmsg(fp.MAX_MESSAGE + 1, space)
     return raw, cmsgs, flags
-
-
-def _received_fds(cmsgs: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, payload in cmsgs:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            received = array.array("i")
-            received.frombytes(payload[: len(payload) - len(payload) % 4])
-            fds.extend(received)
-    return fds

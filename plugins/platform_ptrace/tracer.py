@@ -570,15 +570,11 @@ class PtracePlatform:
         the kernel also takes. Its process is read from a copy of it.
         """
         try:
-            pidfd = os.pidfd_open(_thread_group(pid) or pid)
-        except OSError:
+            copy = notify.copy_descriptor(_thread_group(pid) or pid, fd)
+        except ProcessLookupError:
             return errno.ESRCH
-        try:
-            copy = notify.pidfd_getfd(pidfd, fd)
         except OSError:
             return errno.EBADF
-        finally:
-            os.close(pidfd)
         try:
             target = _descriptor_pid(copy)
         finally:
@@ -707,7 +703,7 @@ def _thread_group(tid: int) -> int:
 
 
 def _descriptor_pid(fd: int) -> int | None:
-    """The process a pidfd or a /proc/PID directory descriptor names, if any."""
+    """Return the process a pidfd or a /proc/PID directory descriptor names, if any."""
     try:
         link = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
