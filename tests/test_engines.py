@@ -289,42 +289,43 @@ def test_containerd_run(containerd, no_engine_leaks):
     assert result.returncode == 6
 
 
-def test_podman_tty(podman, clients_dir, no_engine_leaks):
+def _in_terminal(env_script: Path, command: str, input: str) -> tuple[int, str]:
+    """Run an engine COMMAND in a terminal that script(1) provides; skip without it.
+
+    Returns the exit status and the terminal's output without carriage returns.
+    """
     if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
-        pytest.skip("script(1) from bsdutils is needed to give podman a terminal")
-    env_script = clients_dir / "podman" / "env.sh"
-    inner = (
-        f"source {shlex.quote(str(env_script))}; "
-        f"pm --runtime {shlex.quote(STOCKADE)} run --rm -it {IMAGE} sh"
-    )
+        pytest.skip("script(1) from bsdutils is needed to give the engine a terminal")
+    inner = f"source {shlex.quote(str(env_script))}; {command}"
     result = subprocess.run(
         ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
-        input="echo inside-$((2+3)); tty; exit 7\n",
-        capture_output=True, text=True, timeout=120, check=False,
+        input=input, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    output = result.stdout.replace("\r", "")
-    assert result.returncode == 7
+    return result.returncode, result.stdout.replace("\r", "")
+
+
+def test_podman_tty(podman, clients_dir, no_engine_leaks):
+    returncode, output = _in_terminal(
+        clients_dir / "podman" / "env.sh",
+        f"pm --runtime {shlex.quote(STOCKADE)} run --rm -it {IMAGE} sh",
+        "echo inside-$((2+3)); tty; exit 7\n",
+    )
+    assert returncode == 7
     assert "inside-5\n" in output
     assert "/dev/pts/0\n" in output
 
 
 def test_podman_exec_tty(podman, clients_dir, no_engine_leaks):
-    if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
-        pytest.skip("script(1) from bsdutils is needed to give podman a terminal")
     container = podman("run", "-d", IMAGE, "sleep", "100").stdout.strip()
-    env_script = clients_dir / "podman" / "env.sh"
-    inner = (
-        f"source {shlex.quote(str(env_script))}; "
-        f"pm --runtime {shlex.quote(STOCKADE)} exec -it {container} sh"
-    )
-    result = subprocess.run(
-        ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
-        input="echo exec-tty-$((4+4)); tty; exit 9\n",
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    podman("rm", "-f", container)
-    output = result.stdout.replace("\r", "")
-    assert result.returncode == 9
+    try:
+        returncode, output = _in_terminal(
+            clients_dir / "podman" / "env.sh",
+            f"pm --runtime {shlex.quote(STOCKADE)} exec -it {container} sh",
+            "echo exec-tty-$((4+4)); tty; exit 9\n",
+        )
+    finally:
+        podman("rm", "-f", container)
+    assert returncode == 9
     assert "exec-tty-8\n" in output
     assert "/dev/pts/" in output
 
@@ -416,21 +417,13 @@ def test_containerd_pause_resume(containerd, tmp_path, no_engine_leaks):
 
 def test_containerd_tty(containerd, clients_dir, no_engine_leaks):
     """ctr run -t needs a terminal on its own stdin, which script(1) provides."""
-    if subprocess.run(["which", "script"], capture_output=True, check=False).returncode:
-        pytest.skip("script(1) from bsdutils is needed to give ctr a terminal")
-    env_script = clients_dir / "containerd" / "env.sh"
     with ctr_container(containerd, "eng-ctr-tty") as name:
-        inner = (
-            f"source {shlex.quote(str(env_script))}; "
-            f"cr run --rm -t --runc-binary {shlex.quote(STOCKADE)} {IMAGE} {name} sh"
+        returncode, output = _in_terminal(
+            clients_dir / "containerd" / "env.sh",
+            f"cr run --rm -t --runc-binary {shlex.quote(STOCKADE)} {IMAGE} {name} sh",
+            "echo inside-$((2+3)); tty; exit 7\n",
         )
-        result = subprocess.run(
-            ["script", "-qec", f"bash -c {shlex.quote(inner)}", "/dev/null"],
-            input="echo inside-$((2+3)); tty; exit 7\n",
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-    output = result.stdout.replace("\r", "")
-    assert result.returncode == 7
+    assert returncode == 7
     assert "inside-5\n" in output
     assert "/dev/pts/0\n" in output
 
