@@ -60,17 +60,8 @@ class GoferFileAccess:
             "pid": pid,
             "start": linux.process_start_time(pid),
         }
-        ours.settimeout(READY_TIMEOUT)
-        try:
-            message = ours.recv(4096)
-        except OSError:
-            message = b""
-        ours.settimeout(None)
-        if message != b"ready":
-            _end(pid, linux.process_start_time(pid))
-            ours.close()
-            reason = message.decode(errors="replace") or "it exited before it was ready"
-            raise StockadeError(f"the gofer could not serve the rootfs: {reason}")
+        # The sandbox, not this process, waits for the gofer's first message
+        # (see setup_root), so the two set themselves up at the same time.
         container.inherit_fds.append(ours.fileno())
         container.file_server = fp.FileClient(ours)
 
@@ -81,6 +72,7 @@ class GoferFileAccess:
 
         from . import process
 
+        _await_ready(container.file_server.sock)
         process.place_sandbox_mounts(container.file_server, container.spec)
         staging = os.path.join(container.state_dir, SANDBOX_ROOT)
         RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
@@ -108,6 +100,19 @@ class GoferFileAccess:
         pid = record.get("pid")
         if isinstance(pid, int) and pid > 0:
             _end(pid, record.get("start"))
+
+
+def _await_ready(sock: socket.socket) -> None:
+    """Wait for the gofer's first message: "ready", or why it could not start."""
+    sock.settimeout(READY_TIMEOUT)
+    try:
+        message = sock.recv(4096)
+    except OSError:
+        message = b""
+    sock.settimeout(None)
+    if message != b"ready":
+        reason = message.decode(errors="replace") or "it exited before it was ready"
+        raise StockadeError(f"the gofer could not serve the rootfs: {reason}")
 
 
 def _end(pid: int, start: Any) -> None:
