@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import select
 import socket
 import stat
@@ -383,10 +382,8 @@ class PathLayer:
             result = exc
         except Exception as exc:  # noqa: BLE001 - a bug must fail the call, not the sentry
             result = OSError(errno.EIO, str(exc))
-        if not listener.valid(n.id):
-            if isinstance(result, Fd):
-                os.close(result.fd)
-            return
+        # A caller that died meanwhile makes the reply fail with ENOENT, and an
+        # ADDFD then installs nothing: no need to ask first whether it lives.
         if result is CONTINUE:
             listener.let_run(n.id)
             value = None
@@ -1126,7 +1123,7 @@ class PathLayer:
                 keep |= stat.S_ISUID
             if gid == 0 and not nosuid:
                 keep |= stat.S_ISGID
-            directory = EXEC_DIR + b"/" + secrets.token_hex(8).encode()
+            directory = EXEC_DIR + b"/" + os.urandom(8).hex().encode()
             os.mkdir(_relative(directory), 0o711, dir_fd=self.scratch)
             path = directory + b"/" + name
             # Readable only if the original is readable by all: the copy's owner

@@ -98,6 +98,9 @@ class Request:
         if b"\0" in self.path1 or b"\0" in self.path2:
             raise Malformed("NUL inside a path")
         self.creds = (uid, gid, groups, umask & 0o777, caps & FILE_CAPS)
+        if not mask and not fds:  # the common case: paths only
+            self.base1 = self.base2 = self.obj = -1
+            return
         wanted = [bit for bit in (fp.FD_BASE1, fp.FD_BASE2, fp.FD_OBJECT) if mask & bit]
         if len(wanted) != len(fds) or mask & ~7:
             raise Malformed("descriptors do not match the mask")
@@ -322,9 +325,8 @@ class Gofer:
         # non-blocking, then give the caller back the blocking mode it asked for.
         fd = self._open(path, flags | (os.O_NONBLOCK if plain else 0), r.mode)
         if plain:
-            fcntl.fcntl(
-                fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK
-            )
+            # F_SETFL changes only the status flags, which are the caller's.
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
         return 0, b"", fd
 
     def stat(self, r: Request) -> tuple[int, bytes, int]:
