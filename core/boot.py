@@ -59,6 +59,7 @@ class Sandbox:
         self.state_fd = state_fd
         self.platform = container.providers[PLATFORM]
         self.init_pid = 0
+        self.placed = False  # in its cgroups: see _await_placed
         # A wait status to exit with once the current reply has been sent.
         self.pending_exit: int | None = None
         # Held while a request is handled, and by exit_with, so the process
@@ -85,6 +86,7 @@ class Sandbox:
         self.spec_filter = oci_seccomp.program(profile) if profile else None
         container.before_pivot = lambda: self._run_create_hooks(report)
         container.providers[FILE_ACCESS].setup_root(container)
+        self._await_placed(report)
         self.launcher = ProcessLauncher(container.spec.process)
         self.launcher.spec_filter = self.spec_filter
         check = getattr(container.providers[FILE_ACCESS], "check_process", None)
@@ -112,6 +114,7 @@ class Sandbox:
         This runs in the container's namespaces after the mounts and before
         pivot_root, which is where the OCI runtime specification places them.
         """
+        self._await_placed(report)
         raw = self.container.spec.raw
         if not any(ocihooks.hooks_of(raw, k) for k in ocihooks.CREATE_KINDS):
             return
@@ -120,6 +123,20 @@ class Sandbox:
         if reply is None or reply.get("op") != "continue":
             raise SandboxError("create hooks failed on the host")
         ocihooks.run(raw, "createContainer", reply["state"])
+
+    def _await_placed(self, report: socket.socket) -> None:
+        """Wait until the CLI has put this process in its cgroups; once is enough.
+
+        The hooks must see the container's cgroups, and a new cgroup
+        namespace takes the cgroups of its creator as its root.
+        """
+        if self.placed:
+            return
+        reply, _ = control.receive(report)
+        if reply is None or reply.get("op") != "placed":
+            raise SandboxError("the runtime did not put the sandbox in its cgroups")
+        enter_cgroup_namespace(self.container)
+        self.placed = True
 
     # --- serving ----------------------------------------------------------------
 
@@ -359,6 +376,8 @@ def enter_namespaces(container: Container) -> None:
         flag = NAMESPACE_FLAGS.get(namespace.type)
         if flag is None:
             continue  # pid and user were handled before this process was forked
+        if namespace.type == "cgroup" and not namespace.path:
+            continue  # made in enter_cgroup_namespace, once the cgroups are joined
         if namespace.path:
             fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -373,6 +392,12 @@ def enter_namespaces(container: Container) -> None:
             flags |= flag
     if flags:
         linux.unshare(flags)
+
+
+def enter_cgroup_namespace(container: Container) -> None:
+    """Create the new cgroup namespace, rooted at the cgroups the sandbox is in now."""
+    if any(n.type == "cgroup" and not n.path for n in container.namespaces):
+        linux.unshare(linux.CLONE_NEWCGROUP)
 
 
 def _has_namespace(container: Container, kind: str) -> bool:

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 from . import boot, control, linux, ocihooks
@@ -26,10 +27,15 @@ from .providers import Container
 LISTEN_BACKLOG = 32
 
 
-def spawn(container: Container, timeout: float) -> tuple[int, int | None]:
+def spawn(
+    container: Container, timeout: float, place: Callable[[int], None]
+) -> tuple[int, int | None]:
     """Start the sandbox process of CONTAINER; return its pid once it is ready.
 
-    With process.terminal, also return the pty master the sandbox opened.
+    PLACE(pid) runs as soon as the pid is known, while the sandbox boots; the
+    sandbox creates its cgroup namespace and runs the create hooks only once
+    PLACE has returned. With process.terminal, also return the pty master
+    the sandbox opened.
     """
     state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(
@@ -52,7 +58,7 @@ def spawn(container: Container, timeout: float) -> tuple[int, int | None]:
         os.close(state_fd)
     with parent_end:
         return _await_ready(
-            container, parent_end, intermediate, time.monotonic() + timeout
+            container, parent_end, intermediate, time.monotonic() + timeout, place
         )
 
 
@@ -120,7 +126,11 @@ def _namespace(container: Container, kind: str):  # type: ignore[no-untyped-def]
 
 
 def _await_ready(
-    container: Container, channel: socket.socket, intermediate: int, deadline: float
+    container: Container,
+    channel: socket.socket,
+    intermediate: int,
+    deadline: float,
+    place: Callable[[int], None],
 ) -> tuple[int, int | None]:
     sandbox_pid = 0
     try:
@@ -145,6 +155,11 @@ def _await_ready(
             elif op == "spawned":
                 sandbox_pid = int(message["pid"])
                 os.waitpid(intermediate, 0)
+                place(sandbox_pid)
+                try:
+                    control.send(channel, {"op": "placed"})
+                except OSError:
+                    pass  # The sandbox failed meanwhile, and its reason is the next message.
             elif op == "hooks":
                 container.sandbox_pid = sandbox_pid
                 state = hook_state(container, "creating")

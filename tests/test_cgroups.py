@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 from stockade import cgroups
@@ -247,3 +248,38 @@ def test_device_rule_format():
     ]
     for rule, line in rules:
         assert cgroups.device_rule(rule) == line
+
+
+def test_cgroup_namespace_root(stockade, make_bundle, directories):
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["linux"]["namespaces"].append({"type": "cgroup"})
+        config["linux"]["resources"] = {"pids": {"limit": 64}}
+
+    bundle = make_bundle("cat", "/proc/self/cgroup", edit=edit)
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line]
+    assert lines
+    # Each line is ID:CONTROLLERS:PATH, and the namespace's root is "/".
+    assert all(line.rsplit(":", 1)[1] == "/" for line in lines), result.stdout
+
+
+def test_hooks_see_container_cgroups(stockade, make_bundle, directories, tmp_path):
+    seen = tmp_path / "seen"
+    script = (
+        "import json, sys\n"
+        "state = json.load(sys.stdin)\n"
+        f"open({str(seen)!r}, 'w').write(open('/proc/%d/cgroup' % state['pid']).read())\n"
+    )
+    hook = tmp_path / "hook.py"
+    hook.write_text(script)
+
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["hooks"] = {
+            "createRuntime": [{"path": sys.executable, "args": ["python3", str(hook)]}]
+        }
+
+    bundle = make_bundle("true", edit=edit)
+    stockade.ok("create", "--bundle", str(bundle), "c1")
+    stockade.ok("delete", "--force", "c1")
+    assert "/stockade/c1" in seen.read_text()
