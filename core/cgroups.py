@@ -80,8 +80,10 @@ def directories(relative: str) -> dict[str, str]:
 def create(relative: str, resources: dict[str, Any], pid: int) -> dict[str, str]:
     """Make the container's cgroups, set RESOURCES, and move PID into them.
 
-    Returns the config.json keys that this host's cgroups cannot apply, each
-    with the reason, so that the caller can warn.
+    The device rules wait for restrict_devices, because the sandbox still
+    sets up /dev after it joins. Returns the config.json keys that this
+    host's cgroups cannot apply, each with the reason, so that the caller
+    can warn.
     """
     dirs = directories(relative)
     if not dirs:
@@ -196,13 +198,18 @@ def _apply_v1(dirs: dict[str, str], resources: dict[str, Any]) -> None:
                 f"linux.resources sets {name}, but this host has no {controller} cgroup"
             )
         _write(dirs[controller], name, str(value))
+    if resources.get("devices") is not None and "devices" not in dirs:
+        raise CgroupError(
+            "linux.resources sets devices, but this host has no devices cgroup"
+        )
+
+
+def restrict_devices(relative: str, resources: dict[str, Any]) -> None:
+    """Write the spec's device rules (cgroup v1); the application has not started yet."""
     rules = resources.get("devices")
-    if rules is not None:
-        if "devices" not in dirs:
-            raise CgroupError(
-                "linux.resources sets devices, but this host has no devices cgroup"
-            )
-        _apply_device_rules(dirs["devices"], rules)
+    path = directories(relative).get("devices")
+    if rules is not None and path is not None:
+        _apply_device_rules(path, rules)
 
 
 def _apply_device_rules(path: str, rules: list[dict[str, Any]]) -> None:
@@ -210,7 +217,7 @@ def _apply_device_rules(path: str, rules: list[dict[str, Any]]) -> None:
 
     The kernel applies each write to the list it has so far, so the order of
     the spec matters, as it does for runc. A rule of type "a" resets the whole
-    list to allow-all or deny-all. The caller writes before any process joins.
+    list to allow-all or deny-all. Descriptors opened before stay usable.
     """
     _write(path, "devices.deny", "a")
     for rule in rules:

@@ -108,6 +108,12 @@ class Runtime:
                 )
                 if terminal is not None:
                     _send_terminal(console_socket, terminal)
+                if container.cgroup:
+                    # Written once the sandbox's /dev is complete: the rules
+                    # bind the application, not the runtime's own set-up.
+                    cgroups.restrict_devices(
+                        container.cgroup, container.spec.linux.get("resources") or {}
+                    )
                 self._save_progress(state, container)
                 self.manager.network(container)
                 state.status = CREATED
