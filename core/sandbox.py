@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
-from . import boot, control, linux, ocihooks
+from . import control, linux, ocihooks
 from .spec import OCI_VERSION
 from .errors import SandboxError, StockadeError
 from .providers import Container
@@ -37,6 +37,10 @@ def spawn(
     PLACE has returned. With process.terminal, also return the pty master
     the sandbox opened.
     """
+    # Imported here, before the fork, rather than at the top: start, kill and
+    # delete boot no sandbox, and these modules took them about 8 ms to load.
+    from . import boot  # noqa: F401 - used by the forked child
+
     state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(
         socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
@@ -80,6 +84,8 @@ def _intermediate(
             os.close(go_write)
             os.read(go_read, 1)
             os.close(go_read)
+            from . import boot
+
             boot.main(container, report, listener, state_fd)
         os.close(go_read)
         control.send(report, {"op": "spawned", "pid": pid})
@@ -180,6 +186,8 @@ def _await_ready(
 
 
 def _died_reason(container: Container, pid: int) -> str:
+    from . import boot
+
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
