@@ -7,6 +7,7 @@ caller can report which path or namespace failed.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import struct
 from typing import Any
@@ -137,6 +138,7 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 
 _OPEN_HOWS: dict[tuple[int, int, int], Any] = {}
+OPENAT2_RETRIES = 16
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
@@ -148,7 +150,13 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
             _OPEN_HOWS.clear()
         packed = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
         how = _OPEN_HOWS[key] = ctypes.create_string_buffer(packed, len(packed))
-    result = libc.syscall(SYS_OPENAT2, dirfd, _b(path), how, 24)
+    encoded = _b(path)
+    for _ in range(OPENAT2_RETRIES):
+        result = libc.syscall(SYS_OPENAT2, dirfd, encoded, how, 24)
+        # EAGAIN: a mount or rename anywhere on the host raced a ".." step under
+        # RESOLVE_IN_ROOT. The call is then safe to repeat (openat2(2)).
+        if result >= 0 or ctypes.get_errno() != errno.EAGAIN:
+            break
     return _check(result, path)
 
 
