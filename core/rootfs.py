@@ -189,11 +189,60 @@ class RootBuilder:
                 flags = linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID
                 linux.mount(None, f"/proc/self/fd/{fd}", None, flags | linux.MS_NODEV)
                 os.close(fd)
+            self._protect_served_paths()
             return
         if dev_is_tmpfs:
             self._populate_dev()
         for device in self.spec.linux.get("devices") or []:
             self._create_device(device)
+
+    def _protect_served_paths(self) -> None:
+        """Apply maskedPaths and readonlyPaths to the paths the gofer serves.
+
+        The gofer opens files for the application in this namespace, so the
+        application meets these mounts. Paths in the sandbox's own mounts
+        (/proc, /sys) resolve to a marker here, or to nothing, and the sandbox
+        protects them itself.
+        """
+        markers = set(self.markers.values())
+        linux_section = self.spec.linux
+        for path in linux_section.get("maskedPaths") or []:
+            fd = self._served_path(path, markers)
+            if fd < 0:
+                continue
+            try:
+                target = f"/proc/self/fd/{fd}"
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    linux.mount("tmpfs", target, "tmpfs", linux.MS_RDONLY, "size=0")
+                else:
+                    linux.mount("/dev/null", target, None, linux.MS_BIND)
+            finally:
+                os.close(fd)
+        for path in linux_section.get("readonlyPaths") or []:
+            fd = self._served_path(path, markers)
+            if fd < 0:
+                continue
+            try:
+                target = f"/proc/self/fd/{fd}"
+                linux.mount(target, target, None, linux.MS_BIND | linux.MS_REC)
+            finally:
+                os.close(fd)
+            fd = self._served_path(path, markers)  # the bind mount just made
+            try:
+                linux.mount_setattr_readonly(fd)
+            finally:
+                os.close(fd)
+
+    def _served_path(self, path: str, markers: set[int]) -> int:
+        """Open PATH in the root with O_PATH; return -1 if it is missing or in a marker."""
+        try:
+            fd = linux.openat2(self.root_fd, path.lstrip("/") or ".", os.O_PATH, 0, RESOLVE)
+        except (FileNotFoundError, NotADirectoryError):
+            return -1
+        if os.fstat(fd).st_dev in markers:
+            os.close(fd)
+            return -1
+        return fd
 
     def _mount_marker(self, mount: dict[str, Any]) -> None:
         """Mark where a sandbox-owned mount goes with an empty tmpfs of its own."""

@@ -20,6 +20,7 @@ def host_dir():
     shutil.rmtree(path)
 
 
+@pytest.mark.both_file_access
 def test_do_hides_host_sockets(stockade):
     result = do(stockade, "find /run/ /var/run/ -mindepth 1 | wc -l")
     assert result.stdout.strip() == "0"

@@ -103,3 +103,31 @@ def test_tmpfs_copy_up(stockade, make_bundle, file_access):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["5:6 4750", "sub/tool"]
     assert not (bundle / "rootfs" / "opt" / "new").exists()
+
+
+def test_rootfs_masked_readonly_paths(stockade, make_bundle, tmp_path):
+    host_dir = tmp_path / "data"
+    host_dir.mkdir()
+    (host_dir / "secret").write_text("hidden\n")
+
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["mounts"].append(
+            {"destination": "/data", "type": "bind", "source": str(host_dir),
+             "options": ["rbind"]}
+        )  # fmt: skip
+        config["linux"]["maskedPaths"] = ["/data/secret", "/etc", "/missing"]
+        config["linux"]["readonlyPaths"] = ["/data", "/home"]
+
+    script = (
+        "echo secret=$(cat /data/secret); ls /etc | wc -l; "
+        "touch /data/new 2>/dev/null || echo data-read-only; "
+        "touch /home/new 2>/dev/null || echo home-read-only; "
+        "touch /tmp/new && echo tmp-writable"
+    )
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    assert result.stdout.split() == [
+        "secret=", "0", "data-read-only", "home-read-only", "tmp-writable",
+    ]
+    assert (host_dir / "secret").read_text() == "hidden\n"
+    assert not (host_dir / "new").exists()
