@@ -192,6 +192,23 @@ def open_tree_clone(fd: int) -> int:
     return _check(result, "open_tree")
 
 
+SYS_MOVE_MOUNT = 429
+MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 0x04, 0x40
+
+
+def move_mount(tree_fd: int, target_fd: int) -> None:
+    """Attach the detached mount TREE_FD on the directory that TARGET_FD names."""
+    result = libc.syscall(
+        ctypes.c_long(SYS_MOVE_MOUNT),
+        ctypes.c_int(tree_fd),
+        ctypes.c_char_p(b""),
+        ctypes.c_int(target_fd),
+        ctypes.c_char_p(b""),
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+    )
+    _check(result, "move_mount")
+
+
 def mount_setattr_readonly(fd: int, recursive: bool = True) -> None:
     """Make the mount at FD (and, by default, every mount below it) read-only."""
     mount_setattr(fd, MOUNT_ATTR_RDONLY, recursive)

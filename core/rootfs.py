@@ -126,6 +126,10 @@ class RootBuilder:
         self.root_fd = -1
         self.markers: dict[str, int] = {}
         self._marker_fds: list[int] = []
+        # GOFER: each tmpcopyup destination -> a detached copy of its filled tmpfs.
+        self.copy_ups: dict[str, int] = {}
+        # SANDBOX: returns that detached tmpfs for a destination, from the gofer.
+        self.fetch_copy_up: Callable[[str], int] | None = None
 
     def build(self, before_pivot: Callable[[], None] | None = None) -> None:
         """Mount everything and pivot into the root; BEFORE_PIVOT runs just before."""
@@ -245,7 +249,19 @@ class RootBuilder:
         return fd
 
     def _mount_marker(self, mount: dict[str, Any]) -> None:
-        """Mark where a sandbox-owned mount goes with an empty tmpfs of its own."""
+        """Mark where a sandbox-owned mount goes with an empty tmpfs of its own.
+
+        A tmpcopyup tmpfs is first made and filled here, where the image is,
+        and kept as a detached mount for the sandbox (see fetch_copy_up).
+        """
+        if mount.get("type") == "tmpfs" and TMPCOPYUP in (mount.get("options") or []):
+            self._mount_one(mount)
+            fd = self._open_destination(mount)
+            try:
+                destination = os.path.normpath(mount["destination"])
+                self.copy_ups[destination] = linux.open_tree_clone(fd)
+            finally:
+                os.close(fd)
         fd = self._open_destination(mount)
         try:
             target = f"/proc/self/fd/{fd}"
@@ -280,10 +296,8 @@ class RootBuilder:
 
         copy_up = kind == "tmpfs" and TMPCOPYUP in options
         if copy_up and self.role == SANDBOX:
-            raise SpecError(
-                f"mount option {TMPCOPYUP} on {mount['destination']} is not supported "
-                "with --file-access=gofer: use --file-access=direct"
-            )
+            self._attach_copy_up(mount)
+            return
         fd = self._open_destination(mount, source_is_file=self._is_file_bind(mount))
         try:
             self._mount_at(
@@ -303,6 +317,23 @@ class RootBuilder:
                 )
             finally:
                 os.close(fd)
+
+    def _attach_copy_up(self, mount: dict[str, Any]) -> None:
+        """Attach the tmpfs that the gofer filled from the image at the destination."""
+        if self.fetch_copy_up is None:
+            raise SpecError(
+                f"mount option {TMPCOPYUP} on {mount['destination']} is not supported "
+                "by this file-access mode: use --file-access=direct or gofer"
+            )
+        tree = self.fetch_copy_up(os.path.normpath(mount["destination"]))
+        try:
+            fd = self._open_destination(mount)
+            try:
+                linux.move_mount(tree, fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(tree)
 
     def _copy_up(self, beneath_fd: int, mount: dict[str, Any]) -> None:
         """Copy the directory beneath a new tmpfs into it, with owners and modes.

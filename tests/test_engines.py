@@ -260,14 +260,18 @@ def test_podman_missing_command(podman, no_engine_leaks):
     )
 
 
-def test_podman_read_only(podman, no_engine_leaks):
+@pytest.mark.parametrize("mode", ["direct", "gofer"])
+def test_podman_read_only(podman, no_engine_leaks, mode):
     """With --read-only, podman requests tmpcopyup tmpfs mounts on /tmp and /run."""
     script = (
         "touch /etc/x 2>/dev/null || echo root-read-only; "
         "touch /tmp/x && echo tmp-writable; ls -d /run"
     )
-    with podman_container(podman, "eng-read-only") as name:
-        result = podman("run", "--read-only", "--name", name, IMAGE, "sh", "-c", script)
+    flags = ["--runtime-flag", f"file-access={mode}"]
+    with podman_container(podman, f"eng-read-only-{mode}") as name:
+        result = podman(
+            *flags, "run", "--read-only", "--name", name, IMAGE, "sh", "-c", script
+        )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["root-read-only", "tmp-writable", "/run"]
 

@@ -77,7 +77,7 @@ def test_linux_devices_dotdot_rejected(stockade, make_bundle):
     assert not (bundle / "rootfs" / "etc" / "x").exists()
 
 
-def test_tmpfs_copy_up(stockade, make_bundle, file_access):
+def test_tmpfs_copy_up(stockade, make_bundle):
     def add_tmpfs(config):  # type: ignore[no-untyped-def]
         config["root"]["readonly"] = True
         config["mounts"].append(
@@ -96,10 +96,6 @@ def test_tmpfs_copy_up(stockade, make_bundle, file_access):
 
     result = stockade("run", "--bundle", str(bundle), "c1")
 
-    if file_access == "gofer":
-        assert result.returncode == 1
-        assert "tmpcopyup on /opt is not supported" in result.stderr
-        return
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["5:6 4750", "sub/tool"]
     assert not (bundle / "rootfs" / "opt" / "new").exists()

@@ -66,6 +66,7 @@ REMOVEXATTR = 23  # data = name, flags
 INOTIFY = 24  # object = inotify descriptor, arg1 = mask -> watch descriptor
 BIND = 25  # object = AF_UNIX socket
 CONNECT = 26  # object = AF_UNIX socket
+COPY_UP = 27  # path1 = a tmpcopyup destination -> its tmpfs, as a detached mount
 NAMES = {
     value: name
     for name, value in globals().items()

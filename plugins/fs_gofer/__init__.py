@@ -75,9 +75,12 @@ class GoferFileAccess:
         _await_ready(container.file_server.sock)
         process.place_sandbox_mounts(container.file_server, container.spec)
         staging = os.path.join(container.state_dir, SANDBOX_ROOT)
-        RootBuilder(container.spec, staging=staging, role=SANDBOX).build(
-            container.before_pivot
+        builder = RootBuilder(container.spec, staging=staging, role=SANDBOX)
+        client = container.file_server
+        builder.fetch_copy_up = lambda destination: process.fetch_copy_up(
+            client, destination
         )
+        builder.build(container.before_pivot)
         # The sentry keeps program copies on this root, so it is read-only for
         # the application; the sentry writes through a detached clone.
         root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -46,8 +46,9 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
         builder.build()
         root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         markers = {dev: _canonical(root, path) for path, dev in builder.markers.items()}
+        copy_ups = {_canonical(root, path): fd for path, fd in builder.copy_ups.items()}
         _confine(program)
-        gofer = Gofer(root, markers)
+        gofer = Gofer(root, markers, copy_ups)
     except BaseException as exc:
         reason = str(exc) if isinstance(exc, StockadeError) else _describe(exc)
         try:
@@ -107,6 +108,17 @@ def place_sandbox_mounts(client: fp.FileClient, spec: Spec) -> None:
         reply = client.call(fp.CHDIR, fp.ROOT, destination)
         if reply.kind == fp.REDIRECT:
             mount["destination"] = reply.data.decode(errors="surrogateescape")
+
+
+def fetch_copy_up(client: fp.FileClient, destination: str) -> int:
+    """Return the tmpfs the gofer filled for the tmpcopyup mount at DESTINATION."""
+    reply = client.call(fp.COPY_UP, fp.ROOT, destination.encode())
+    if reply.kind != fp.OK or reply.fd < 0:
+        raise StockadeError(
+            f"the gofer has no tmpcopyup tmpfs for {destination}: "
+            f"{os.strerror(reply.value) if reply.kind == fp.ERROR else 'no descriptor'}"
+        )
+    return reply.fd
 
 
 def check_process(client: fp.FileClient, launcher: Any) -> None:

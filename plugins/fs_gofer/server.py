@@ -113,9 +113,13 @@ class Request:
 class Gofer:
     """The server of one socket; ROOT is an O_PATH descriptor of the namespace's root."""
 
-    def __init__(self, root: int, markers: dict[int, bytes]) -> None:
+    def __init__(
+        self, root: int, markers: dict[int, bytes], copy_ups: dict[bytes, int] | None = None
+    ) -> None:
         self.root = root
         self.markers = markers  # st_dev of each marker -> its destination
+        # Each tmpcopyup destination -> its filled tmpfs, handed out once.
+        self.copy_ups = copy_ups or {}
         self.current: tuple[Any, ...] | None = None
         self.handlers = {
             fp.OPEN: self.open, fp.STAT: self.stat, fp.STATX: self.statx,
@@ -128,6 +132,7 @@ class Gofer:
             fp.GETXATTR: self.getxattr, fp.SETXATTR: self.setxattr,
             fp.LISTXATTR: self.listxattr, fp.REMOVEXATTR: self.removexattr,
             fp.INOTIFY: self.inotify, fp.BIND: self.bind, fp.CONNECT: self.connect,
+            fp.COPY_UP: self.copy_up,
         }  # fmt: skip
 
     # --- the loop -------------------------------------------------------------
@@ -639,6 +644,12 @@ class Gofer:
             return result
 
         return self._in_parent(r, action)
+
+    def copy_up(self, r: Request) -> tuple[int, bytes, int]:
+        fd = self.copy_ups.pop(r.path1, -1)
+        if fd < 0:
+            raise OSError(errno.ENOENT, "no tmpcopyup tmpfs there")
+        return 0, b"", fd
 
     def _unix(self, r: Request, call: Any) -> int:
         if r.obj < 0:
