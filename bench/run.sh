@@ -54,7 +54,7 @@ out="$repo/build/bench/$stamp"
 mkdir -p "$out"
 report="$out/summary.md"  # compare.sh also writes the report it prints on stdout here
 
-stockade_prefix="$stockade --platform=ptrace"
+stockade_prefix="$stockade --platform=ptrace --file-access=direct"
 gofer_prefix="$stockade --platform=ptrace --file-access=gofer"
 # The NAME=COMMAND arguments go last: compare.sh's argument parser accepts
 # positional arguments only in one group, so options from "$@" must precede them.

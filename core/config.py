@@ -19,7 +19,7 @@ DEFAULT_CONFIG_PATH = "/etc/stockade/config.toml"
 # key -> (type, default, environment variable)
 SETTINGS: dict[str, tuple[type, Any, str]] = {
     "platform": (str, "ptrace", "STOCKADE_PLATFORM"),
-    "file_access": (str, "direct", "STOCKADE_FILE_ACCESS"),
+    "file_access": (str, "gofer", "STOCKADE_FILE_ACCESS"),
     "network": (str, "none", "STOCKADE_NETWORK"),
     "root": (str, "/run/stockade", "STOCKADE_ROOT"),
     "log": (str, "", "STOCKADE_LOG"),
@@ -35,7 +35,7 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 @dataclass
 class Settings:
     platform: str = "ptrace"
-    file_access: str = "direct"
+    file_access: str = "gofer"
     network: str = "none"
     root: str = "/run/stockade"
     log: str = ""

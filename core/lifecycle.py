@@ -125,12 +125,28 @@ class Runtime:
         return container
 
     def _new_container(self, container_id: str, spec: spec_module.Spec) -> Container:
+        settings = self.settings
         providers = {
             kind: self.manager.provider(
-                kind, getattr(self.settings, kind), self.settings.origin.get(kind, "")
+                kind, getattr(settings, kind), settings.origin.get(kind, "")
             )
             for kind in KINDS
         }
+        for kind, provider in list(providers.items()):
+            if settings.origin.get(kind) != "default":
+                continue
+            check = getattr(provider, "unsupported", None)
+            fallback = getattr(provider, "fallback", None)
+            reason = check(spec) if check is not None and fallback else None
+            if reason:
+                option = "--" + kind.replace("_", "-")
+                log.warning(
+                    "container %s: the default %s %s %s, so it uses %s; choose one "
+                    "with %s to silence this",
+                    container_id, option, provider.name, reason, fallback, option,
+                )  # fmt: skip
+                providers[kind] = self.manager.provider(kind, fallback)
+                settings = dataclasses.replace(settings, **{kind: fallback})
         namespaces = [
             Namespace(entry["type"], entry.get("path") or None)
             for entry in spec.linux.get("namespaces") or []
@@ -139,7 +155,7 @@ class Runtime:
             id=container_id,
             bundle=spec.bundle,
             spec=spec,
-            settings=self.settings,
+            settings=settings,
             state_dir="",
             namespaces=namespaces,
             providers=providers,
@@ -185,7 +201,7 @@ class Runtime:
             status=CREATING,
             created=now(),
             annotations=container.annotations,
-            settings={key: getattr(self.settings, key) for key in SELECTED},
+            settings={key: getattr(container.settings, key) for key in SELECTED},
             spec=container.spec.raw,
         )
 

@@ -137,6 +137,13 @@ class FileAccess(Provider, Protocol):
     A provider may also define ``check_process(container, launcher)``, run in
     the sandbox after ``setup_root``, to create a missing cwd and find the
     executable; without it the core looks in the sandbox's own root.
+
+    Any provider may define ``unsupported(spec)``, returning why it cannot
+    run SPEC or None, together with ``fallback``, the name of a provider of
+    the same kind. When the provider is only the built-in default and
+    ``unsupported`` gives a reason, ``create`` uses the fallback and logs
+    the reason. A provider chosen by flag, environment or config file is
+    kept, and its ``prepare`` reports the problem.
     """
 
     def prepare(self, container: Container) -> None: ...

@@ -539,3 +539,53 @@ def test_chroot_refused(gofer, make_bundle):
     )
     result = run(gofer, bundle)
     assert result.stdout.strip() == "refused", result.stderr
+
+
+# --- the gofer as the default -----------------------------------------------------
+
+DEFAULT = {"STOCKADE_FILE_ACCESS": ""}  # empty: as if unset, so the default applies
+
+
+def chosen_mode(root, container_id="c1"):  # type: ignore[no-untyped-def]
+    state = json.loads((root / container_id / "state.json").read_text())
+    return state["settings"]["file_access"]
+
+
+def test_gofer_is_the_default(stockade, make_bundle, root):
+    bundle = make_bundle("true")
+    stockade.ok("create", "--bundle", str(bundle), "c1", env=DEFAULT)
+    mode = chosen_mode(root)
+    stockade.ok("start", "c1")
+    stockade.ok("delete", "--force", "c1")
+    assert mode == "gofer"
+
+
+def with_user_namespace(config):  # type: ignore[no-untyped-def]
+    config["linux"]["namespaces"].append({"type": "user"})
+    mapping = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    config["linux"]["uidMappings"] = mapping
+    config["linux"]["gidMappings"] = mapping
+
+
+def with_start_hook(config):  # type: ignore[no-untyped-def]
+    config["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
+
+
+@pytest.mark.parametrize("edit", [with_user_namespace, with_start_hook])
+def test_default_falls_back_to_direct(stockade, make_bundle, root, edit):
+    bundle = make_bundle("true", edit=edit)
+    created = stockade.ok("create", "--bundle", str(bundle), "c1", env=DEFAULT)
+    mode = chosen_mode(root)
+    stockade.ok("delete", "--force", "c1")
+    assert mode == "direct"
+    assert "the default --file-access gofer" in created.stderr
+    assert "so it uses direct" in created.stderr
+
+
+@pytest.mark.parametrize("edit", [with_user_namespace, with_start_hook])
+def test_chosen_gofer_rejects_unsupported_spec(gofer, make_bundle, root, edit):
+    bundle = make_bundle("true", edit=edit)
+    result = gofer("create", "--bundle", str(bundle), "c1")
+    assert result.returncode == 1
+    assert "use --file-access=direct for this container" in result.stderr
+    assert not (root / "c1").exists()

@@ -118,7 +118,7 @@ class StockadeGroup(click.Group):
 @click.option(
     "--platform", default=None, help="Platform that runs the application (ptrace)."
 )
-@click.option("--file-access", default=None, help="File-access mode (direct).")
+@click.option("--file-access", default=None, help="File-access mode (gofer, direct).")
 @click.option("--network", default=None, help="Network mode (none, host).")
 @click.version_option(__version__, "--version", "-v", prog_name="stockade",
                       message="%(prog)s version %(version)s\nspec: 1.0.2-dev")  # fmt: skip

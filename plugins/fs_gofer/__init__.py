@@ -20,11 +20,12 @@ import socket
 import time
 from typing import Any, ClassVar
 
-from stockade import linux
+from stockade import linux, ocihooks
 from stockade.errors import SpecError, StockadeError
 from stockade.hookspecs import hookimpl
 from stockade.providers import FILE_ACCESS, Container
 from stockade.sentry import fileproto as fp
+from stockade.spec import Spec
 
 READY_TIMEOUT = 10.0
 SANDBOX_ROOT = "sandbox-root"  # the sandbox's tmpfs root, under the state directory
@@ -38,13 +39,27 @@ class GoferFileAccess:
         "sees no host directory"
     )
 
+    fallback = "direct"
+
     # --- on the host, in create -------------------------------------------------
 
+    def unsupported(self, spec: Spec) -> str | None:
+        """Return why the gofer cannot run SPEC, or None."""
+        namespaces = spec.linux.get("namespaces") or []
+        if any(entry.get("type") == "user" for entry in namespaces):
+            return "does not support user namespaces yet"
+        if ocihooks.hooks_of(spec.raw, "startContainer"):
+            # The hook's path is resolved in the container's namespace, and
+            # the sandbox's namespace contains none of the container's files.
+            return "cannot run startContainer hooks"
+        return None
+
     def prepare(self, container: Container) -> None:
-        if any(n.type == "user" for n in container.namespaces):
+        reason = self.unsupported(container.spec)
+        if reason is not None:
             raise SpecError(
-                "--file-access=gofer does not support user namespaces yet; "
-                "use --file-access=direct for this container"
+                f"--file-access=gofer {reason}; use --file-access=direct for this "
+                "container"
             )
         from . import process
 
