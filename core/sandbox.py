@@ -41,6 +41,12 @@ def spawn(
     # delete boot no sandbox, and these modules took them about 8 ms to load.
     from . import boot  # noqa: F401 - used by the forked child
 
+    if any(n.type == "user" for n in container.namespaces):
+        # In its user namespace the sandbox may be unable to read the host's
+        # Python library (often under /root), and building a seccomp filter
+        # imports more of it. Loaded here, the forked child has it.
+        from .sentry import seccomp_filter  # noqa: F401
+
     state_fd = os.open(container.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(
         socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
