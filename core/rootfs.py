@@ -136,7 +136,12 @@ class RootBuilder:
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         if self.role == SANDBOX:
             # The sandbox's own root contains no host directory, only its mounts.
-            os.mkdir(self.staging, 0o700)
+            # The caller may have made the directory, with rights the sandbox
+            # lacks in a user namespace.
+            try:
+                os.mkdir(self.staging, 0o700)
+            except FileExistsError:
+                pass
             linux.mount("tmpfs", self.staging, "tmpfs", 0, "mode=755")
             self.root = self.staging
         elif self.root == "/":
@@ -513,7 +518,7 @@ class RootBuilder:
             os.close(parent_fd)
 
     def _pivot(self) -> None:
-        os.chdir(self.root)
+        os.fchdir(self.root_fd)
         linux.pivot_root(".", ".")
         linux.umount2(".", linux.MNT_DETACH)
         os.chdir("/")

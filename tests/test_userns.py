@@ -11,6 +11,8 @@ import pytest
 
 HOST_ID = 200000
 
+pytestmark = pytest.mark.both_file_access
+
 
 @pytest.fixture
 def traversable_dir():  # type: ignore[no-untyped-def]
@@ -34,6 +36,8 @@ def test_user_namespace_maps_ids(stockade, make_bundle, traversable_dir):
     shutil.move(made, bundle)
     for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
         os.lchown(path, HOST_ID, HOST_ID)
+    # Under the gofer, the sandbox passes through the state directory's parents.
+    stockade.root = traversable_dir / "state"
     lines = stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
     assert lines[0].split() == ["0", str(HOST_ID), "65536"]
     assert lines[1:] == ["0", "wrote"]
@@ -48,3 +52,33 @@ def test_user_namespace_without_mappings(stockade, make_bundle):
     result = stockade("run", "--bundle", str(bundle), "c1")
     assert result.returncode == 1
     assert "linux.uidMappings" in result.stderr
+
+
+def test_unmapped_file_stays_closed(stockade, make_bundle, traversable_dir):
+    """Root in the user namespace has no rights over a file of an unmapped owner."""
+    shared = traversable_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    secret = shared / "secret"
+    secret.write_text("host root only\n")
+    secret.chmod(0o600)  # owned by the host's root, which the namespace does not map
+
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["linux"]["namespaces"].append({"type": "user"})
+        mapping = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        config["linux"]["uidMappings"] = mapping
+        config["linux"]["gidMappings"] = mapping
+        config["mounts"].append(
+            {"destination": "/shared", "type": "bind", "source": str(shared),
+             "options": ["rbind"]}
+        )  # fmt: skip
+
+    script = "cat /shared/secret 2>/dev/null || echo denied; stat -c %u /shared/secret"
+    made = make_bundle("sh", "-c", script, edit=edit)
+    bundle = traversable_dir / "bundle"
+    shutil.move(made, bundle)
+    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+        os.lchown(path, HOST_ID, HOST_ID)
+    stockade.root = traversable_dir / "state"
+    lines = stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+    assert lines == ["denied", "65534"]  # the overflow uid: unmapped

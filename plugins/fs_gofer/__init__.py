@@ -45,9 +45,6 @@ class GoferFileAccess:
 
     def unsupported(self, spec: Spec) -> str | None:
         """Return why the gofer cannot run SPEC, or None."""
-        namespaces = spec.linux.get("namespaces") or []
-        if any(entry.get("type") == "user" for entry in namespaces):
-            return "does not support user namespaces yet"
         if ocihooks.hooks_of(spec.raw, "startContainer"):
             # The hook's path is resolved in the container's namespace, and
             # the sandbox's namespace contains none of the container's files.
@@ -66,15 +63,26 @@ class GoferFileAccess:
         ours, theirs = socket.socketpair(
             socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         )
+        # Made here, with the CLI's rights: in a user namespace the sandbox may
+        # not write to the state directory, though it can pass through it.
+        os.mkdir(os.path.join(container.state_dir, SANDBOX_ROOT), 0o700)
+        user = next((n for n in container.namespaces if n.type == "user"), None)
         pid = os.fork()
         if pid == 0:
             ours.close()
-            process.main(container.spec, container.state_dir, theirs)  # never returns
+            process.main(
+                container.spec, container.state_dir, theirs, (user.path or "") if user else None
+            )  # never returns
         theirs.close()
         container.plugin_state["gofer"] = {
             "pid": pid,
             "start": linux.process_start_time(pid),
         }
+        if user is not None and not user.path:
+            _map_user_namespace(container, ours, pid)
+            # The sandbox joins the gofer's user namespace rather than making
+            # its own, so both see the same ids and the kernel maps them.
+            user.path = f"/proc/{pid}/ns/user"
         # The sandbox, not this process, waits for the gofer's first message
         # (see setup_root), so the two set themselves up at the same time.
         container.inherit_fds.append(ours.fileno())
@@ -118,6 +126,28 @@ class GoferFileAccess:
         pid = record.get("pid")
         if isinstance(pid, int) and pid > 0:
             _end(pid, record.get("start"))
+
+
+def _map_user_namespace(container: Container, sock: socket.socket, pid: int) -> None:
+    """Write the id maps of the user namespace that the gofer PID has just made."""
+    from stockade.sandbox import write_id_maps
+
+    sock.settimeout(READY_TIMEOUT)
+    try:
+        try:
+            message = sock.recv(4096)
+        except OSError:
+            message = b""
+        if message != b"userns":
+            reason = message.decode(errors="replace") or "it exited"
+            raise StockadeError(f"the gofer could not make its user namespace: {reason}")
+        write_id_maps(container, pid)
+        sock.send(b"mapped")
+    except BaseException:
+        _end(pid, linux.process_start_time(pid))
+        sock.close()
+        raise
+    sock.settimeout(None)
 
 
 def _await_ready(sock: socket.socket) -> None:

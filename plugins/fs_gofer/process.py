@@ -19,8 +19,14 @@ from stockade.spec import Spec
 from .server import KEPT_CAPS, Gofer
 
 
-def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
-    """Run the gofer in this forked child: build its root, confine it, serve."""
+def main(
+    spec: Spec, state_dir: str, sock: socket.socket, user: str | None = None
+) -> NoReturn:
+    """Run the gofer in this forked child: build its root, confine it, serve.
+
+    USER is None when the container has no user namespace, "" when the gofer
+    makes it (the CLI writes its id maps), or the path of one to join.
+    """
     code = 0
     try:
         try:
@@ -40,6 +46,8 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
         os.close(devnull)
         os.setsid()
         program = bpf.gofer_program()  # before pivot_root: the cache is a host file
+        if user is not None:
+            _enter_user_namespace(sock, user)
         linux.unshare(linux.CLONE_NEWNS)
         staging = os.path.join(state_dir, "gofer-root")  # used when the root is "/"
         builder = RootBuilder(spec, staging=staging, role=GOFER)
@@ -63,6 +71,27 @@ def main(spec: Spec, state_dir: str, sock: socket.socket) -> NoReturn:
         code = 2
     finally:
         os._exit(code)
+
+
+def _enter_user_namespace(sock: socket.socket, path: str) -> None:
+    """Join the user namespace at PATH, or make one and wait for its id maps.
+
+    The gofer then resolves and opens files as the container's ids, and the
+    kernel limits its capabilities to the files those ids map to.
+    """
+    if path:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, linux.CLONE_NEWUSER)
+        finally:
+            os.close(fd)
+    else:
+        linux.unshare(linux.CLONE_NEWUSER)
+        sock.send(b"userns")
+        if sock.recv(64) != b"mapped":
+            raise StockadeError("the runtime did not write the user namespace's id maps")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _canonical(root: int, destination: str) -> bytes:
