@@ -23,22 +23,29 @@ def traversable_dir():  # type: ignore[no-untyped-def]
     shutil.rmtree(path)
 
 
-def test_user_namespace_maps_ids(stockade, make_bundle, traversable_dir):
-    def user_namespace(config):  # type: ignore[no-untyped-def]
-        config["linux"]["namespaces"].append({"type": "user"})
-        mapping = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
-        config["linux"]["uidMappings"] = mapping
-        config["linux"]["gidMappings"] = mapping
+def map_ids(config):  # type: ignore[no-untyped-def]
+    config["linux"]["namespaces"].append({"type": "user"})
+    mapping = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+    config["linux"]["uidMappings"] = mapping
+    config["linux"]["gidMappings"] = mapping
 
-    made = make_bundle("sh", "-c", "cat /proc/self/uid_map; id -u; touch /tmp/x && echo wrote",
-                       edit=user_namespace)  # fmt: skip
+
+def run_mapped(stockade, make_bundle, traversable_dir, script, edit=map_ids):  # type: ignore[no-untyped-def]
+    """Run SCRIPT in a user namespace; return its output lines and its bundle."""
+    made = make_bundle("sh", "-c", script, edit=edit)
     bundle = traversable_dir / "bundle"
     shutil.move(made, bundle)
     for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
         os.lchown(path, HOST_ID, HOST_ID)
     # Under the gofer, the sandbox passes through the state directory's parents.
     stockade.root = traversable_dir / "state"
-    lines = stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    return result.stdout.splitlines(), bundle
+
+
+def test_user_namespace_maps_ids(stockade, make_bundle, traversable_dir):
+    script = "cat /proc/self/uid_map; id -u; touch /tmp/x && echo wrote"
+    lines, bundle = run_mapped(stockade, make_bundle, traversable_dir, script)
     assert lines[0].split() == ["0", str(HOST_ID), "65536"]
     assert lines[1:] == ["0", "wrote"]
     assert (bundle / "rootfs" / "tmp" / "x").stat().st_uid == HOST_ID
@@ -64,21 +71,12 @@ def test_unmapped_file_stays_closed(stockade, make_bundle, traversable_dir):
     secret.chmod(0o600)  # owned by the host's root, which the namespace does not map
 
     def edit(config):  # type: ignore[no-untyped-def]
-        config["linux"]["namespaces"].append({"type": "user"})
-        mapping = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
-        config["linux"]["uidMappings"] = mapping
-        config["linux"]["gidMappings"] = mapping
+        map_ids(config)
         config["mounts"].append(
             {"destination": "/shared", "type": "bind", "source": str(shared),
              "options": ["rbind"]}
         )  # fmt: skip
 
     script = "cat /shared/secret 2>/dev/null || echo denied; stat -c %u /shared/secret"
-    made = make_bundle("sh", "-c", script, edit=edit)
-    bundle = traversable_dir / "bundle"
-    shutil.move(made, bundle)
-    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
-        os.lchown(path, HOST_ID, HOST_ID)
-    stockade.root = traversable_dir / "state"
-    lines = stockade.ok("run", "--bundle", str(bundle), "c1").stdout.splitlines()
+    lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script, edit)
     assert lines == ["denied", "65534"]  # the overflow uid: unmapped
