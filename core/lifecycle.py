@@ -168,6 +168,9 @@ class Runtime:
         linux_section = container.spec.linux
         relative = cgroups.relative_path(container.id, linux_section.get("cgroupsPath"))
         resources = linux_section.get("resources") or {}
+        # Recorded before the directories exist, so that a failed create
+        # removes the ones made before the host rejected a limit.
+        container.cgroup = relative
         try:
             not_applied = cgroups.create(relative, resources, container.sandbox_pid)
         except cgroups.CgroupError as exc:
@@ -181,7 +184,7 @@ class Runtime:
             if resources.get("devices") is not None:
                 not_applied["linux.resources.devices"] = "the container has no cgroups"
             cgroups.destroy(relative)
-            relative = ""
+            relative = container.cgroup = ""
         for key, reason in not_applied.items():
             log.warning(
                 "container %s: %s is not applied: %s. The application can still open "

@@ -283,3 +283,14 @@ def test_hooks_see_container_cgroups(stockade, make_bundle, directories, tmp_pat
     stockade.ok("create", "--bundle", str(bundle), "c1")
     stockade.ok("delete", "--force", "c1")
     assert "/stockade/c1" in seen.read_text()
+
+
+def test_refused_limit_leaves_no_cgroup(stockade, make_bundle, directories):
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["linux"]["resources"] = {"cpu": {"cpus": str(os.cpu_count() + 100)}}
+
+    bundle = make_bundle("true", edit=edit)
+    result = stockade("create", "--bundle", str(bundle), "c1")
+    assert result.returncode != 0
+    assert "cpuset.cpus" in result.stderr, result.stderr
+    assert not any(os.path.exists(d) for d in directories("stockade/c1").values())
