@@ -264,6 +264,36 @@ def test_missing_bind_source_fails_create(gofer, make_bundle, root):
     assert not (root / "c1").exists()
 
 
+def gofer_zombies() -> set[int]:
+    """Return the exited, unreaped gofers that this test process adopted."""
+    found = set()
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                raw = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        command = raw[raw.index(b"(") + 1 : raw.rindex(b")")]
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        if command == b"stockade-gofer" and fields[0] == b"Z":
+            if int(fields[1]) == os.getpid():
+                found.add(int(name))
+    return found
+
+
+def test_failed_create_reaps_the_gofer(gofer, make_bundle):
+    def edit(config):
+        config["mounts"].append(
+            {"destination": "/data", "type": "bind", "source": "/nonexistent/source"}
+        )
+
+    bundle = make_bundle("true", edit=edit)
+    before = gofer_zombies()
+    result = gofer("create", "--bundle", str(bundle), "c1")
+    assert result.returncode != 0
+    assert gofer_zombies() <= before
+
+
 # --- the protocol, against a gofer serving a plain directory ----------------------
 
 

@@ -165,6 +165,14 @@ def _await_ready(sock: socket.socket) -> None:
 
 def _end(pid: int, start: Any) -> None:
     """Kill and reap the gofer PID if it is still the process that started at START."""
+    if start is not None and linux.process_start_time(pid) is None:
+        # An exited gofer has no start time, but create, its parent, must
+        # still reap it. Its pid is not reused before that, so the check is safe.
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass  # not our child: its parent reaps it
+        return
     if start is None or linux.process_start_time(pid) != start:
         return
     try:
