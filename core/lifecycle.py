@@ -101,6 +101,12 @@ class Runtime:
                     # third of it in one write to cgroup.procs. It runs while
                     # the sandbox boots, not after.
                     container.sandbox_pid = pid
+                    # Saved first, so that a delete after a killed create
+                    # finds the sandbox and the cgroups it joins.
+                    state.cgroup = container.cgroup = cgroups.relative_path(
+                        container.id, container.spec.linux.get("cgroupsPath")
+                    )
+                    self._save_progress(state, container)
                     state.cgroup = container.cgroup = self._join_cgroups(container)
 
                 container.sandbox_pid, terminal = sandbox.spawn(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 from stockade import cgroups
@@ -293,4 +296,29 @@ def test_refused_limit_leaves_no_cgroup(stockade, make_bundle, directories):
     result = stockade("create", "--bundle", str(bundle), "c1")
     assert result.returncode != 0
     assert "cpuset.cpus" in result.stderr, result.stderr
+    assert not any(os.path.exists(d) for d in directories("stockade/c1").values())
+
+
+def test_delete_after_killed_create(stockade, make_bundle, directories, tmp_path):
+    started = tmp_path / "hook.pid"
+    script = f"echo $$ > {started}.tmp; mv {started}.tmp {started}; exec sleep 60"
+
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["hooks"] = {
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+        }
+        config["linux"]["resources"] = {"pids": {"limit": 64}}
+
+    bundle = make_bundle("true", edit=edit)
+    executable = os.path.join(os.path.dirname(sys.executable), "stockade")
+    command = [executable, "--root", str(stockade.root), "create", "--bundle", str(bundle), "c1"]
+    create = subprocess.Popen(command, env=stockade.env, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The sandbox is in its cgroups by the time the create hooks run.
+    create.kill()
+    create.wait()
+    os.kill(int(started.read_text()), signal.SIGKILL)  # the hook this test started
+    stockade.ok("delete", "--force", "c1")
     assert not any(os.path.exists(d) for d in directories("stockade/c1").values())
