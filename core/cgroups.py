@@ -212,6 +212,24 @@ def restrict_devices(relative: str, resources: dict[str, Any]) -> None:
         _apply_device_rules(path, rules)
 
 
+def reset_devices(relative: str) -> list[str]:
+    """Restore the container's device list to its parent's; return the errors.
+
+    This undoes a partly written rule set, because a new cgroup starts with
+    a copy of its parent's list.
+    """
+    path = directories(relative).get("devices")
+    if path is None:
+        return []
+    errors = []
+    for line in _read(os.path.dirname(path), "devices.list").splitlines():
+        try:
+            _write(path, "devices.allow", line)
+        except CgroupError as exc:
+            errors.append(str(exc))
+    return errors
+
+
 def _apply_device_rules(path: str, rules: list[dict[str, Any]]) -> None:
     """Write RULES in order after denying every device, then the default allows.
 

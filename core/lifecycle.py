@@ -117,9 +117,7 @@ class Runtime:
                 if container.cgroup:
                     # Written once the sandbox's /dev is complete: the rules
                     # bind the application, not the runtime's own set-up.
-                    cgroups.restrict_devices(
-                        container.cgroup, container.spec.linux.get("resources") or {}
-                    )
+                    self._restrict_devices(container)
                 self._save_progress(state, container)
                 self.manager.network(container)
                 state.status = CREATED
@@ -201,6 +199,28 @@ class Runtime:
                 reason,
             )
         return relative
+
+    def _restrict_devices(self, container: Container) -> None:
+        """Write the spec's device rules; warn instead when the host rejects them.
+
+        As with the other cgroup settings, a host that rejects them fails
+        create only when the spec also sets limits.
+        """
+        resources = container.spec.linux.get("resources") or {}
+        try:
+            cgroups.restrict_devices(container.cgroup, resources)
+        except cgroups.CgroupError as exc:
+            if any(resources.get(key) for key in LIMITED_RESOURCES):
+                raise
+            log.warning(
+                "container %s: linux.resources.devices is not applied: %s. The "
+                "application can still open the device nodes it reaches, such as "
+                "the defaults and linux.devices in /dev, but it cannot create new ones",
+                container.id,
+                exc,
+            )
+            for error in cgroups.reset_devices(container.cgroup):
+                log.warning("container %s: %s", container.id, error)
 
     def _new_state(self, container: Container) -> State:
         return State(

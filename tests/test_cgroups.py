@@ -322,3 +322,31 @@ def test_delete_after_killed_create(stockade, make_bundle, directories, tmp_path
     os.kill(int(started.read_text()), signal.SIGKILL)  # the hook this test started
     stockade.ok("delete", "--force", "c1")
     assert not any(os.path.exists(d) for d in directories("stockade/c1").values())
+
+
+@pytest.fixture
+def limited_parent(devices_cgroup):  # type: ignore[no-untyped-def]
+    """Return a cgroup path whose devices parent allows /dev/null alone."""
+    parent = devices_cgroup("stockade-test/limited")["devices"]
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, "devices.deny"), "w") as f:
+        f.write("a")
+    with open(os.path.join(parent, "devices.allow"), "w") as f:
+        f.write("c 1:3 rwm")
+    yield "stockade-test/limited/c1"
+    for path in devices_cgroup("stockade-test/limited").values():
+        for directory in (path, os.path.dirname(path)):  # the parents this test named
+            if os.path.isdir(directory):
+                os.rmdir(directory)
+
+
+def test_rejected_device_rules_only_warn(stockade, make_bundle, limited_parent):
+    def edit(config):  # type: ignore[no-untyped-def]
+        config["linux"]["cgroupsPath"] = limited_parent
+        config["linux"]["resources"] = {"devices": [DENY_ALL]}
+
+    bundle = make_bundle("sh", "-c", "echo x > /dev/null && echo null-write", edit=edit)
+    result = stockade("run", "--bundle", str(bundle), "c1")
+    assert result.returncode == 0, result.stderr
+    assert "linux.resources.devices is not applied" in result.stderr
+    assert "null-write" in result.stdout
