@@ -181,7 +181,11 @@ def _await_ready(
                 except StockadeError:
                     control.send(channel, {"op": "abort"})
                     raise
-                control.send(channel, {"op": "continue", "state": state})
+                try:
+                    control.send(channel, {"op": "continue", "state": state})
+                except OSError:
+                    # The sandbox died while the hooks ran.
+                    raise SandboxError(_died_reason(container, sandbox_pid)) from None
             elif op == "ready":
                 return sandbox_pid, fds[0] if fds else None
             elif op == "error":

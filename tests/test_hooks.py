@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +133,24 @@ def test_malformed_hook_rejected(stockade, make_bundle):
 
     assert result.returncode == 1
     assert "must be absolute" in result.stderr
+
+
+def test_sandbox_killed_during_hook(stockade, make_bundle, tmp_path):
+    state = tmp_path / "state.json"
+    script = f"cat > {state}.tmp; mv {state}.tmp {state}; sleep 2"
+    hooks = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
+    bundle = make_bundle("true", edit=with_hooks(hooks))
+    executable = os.path.join(os.path.dirname(sys.executable), "stockade")
+    command = [executable, "--root", str(stockade.root), "create", "--bundle", str(bundle), "c1"]
+    with tempfile.TemporaryFile() as err:
+        create = subprocess.Popen(command, env=stockade.env, stdin=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 30
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)  # this test's sandbox
+        code = create.wait(timeout=30)
+        err.seek(0)
+        stderr = err.read().decode()
+    assert code != 0
+    assert "exited during boot" in stderr, stderr
+    assert "Broken pipe" not in stderr
