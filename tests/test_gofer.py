@@ -610,3 +610,11 @@ def test_chosen_gofer_rejects_start_hooks(gofer, make_bundle, root):
     assert result.returncode == 1
     assert "use --file-access=direct for this container" in result.stderr
     assert not (root / "c1").exists()
+
+
+@pytest.mark.both_file_access
+def test_o_path_directory_as_base(stockade, make_bundle, programs):
+    bundle = make_bundle("/bin/probe", "opath", "/etc", "passwd")
+    install(bundle, programs, "probe")
+    result = stockade.ok("run", "--bundle", str(bundle), "c1")
+    assert result.stdout == "dir ok\n"

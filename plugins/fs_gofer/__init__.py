@@ -155,6 +155,11 @@ def _await_ready(sock: socket.socket) -> None:
     sock.settimeout(READY_TIMEOUT)
     try:
         message = sock.recv(4096)
+    except TimeoutError:
+        raise StockadeError(
+            f"the gofer did not report ready within {READY_TIMEOUT:g} s; check that "
+            "the rootfs and bind mount sources are on responsive file systems"
+        ) from None
     except OSError:
         message = b""
     sock.settimeout(None)

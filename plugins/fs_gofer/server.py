@@ -325,6 +325,15 @@ class Gofer:
     def open(self, r: Request) -> tuple[int, bytes, int]:
         path = self._absolute(r.path1, r.base1)
         flags = r.flags & ~os.O_CLOEXEC
+        if flags & os.O_PATH:
+            # The kernel will not install an O_PATH descriptor in the caller
+            # (SECCOMP_IOCTL_NOTIF_ADDFD refuses one with EBADF), so the caller
+            # gets a read-only descriptor of the same file. It serves as a base
+            # for *at calls and for fstat.
+            # NOTE: unlike O_PATH, this needs read permission, fails on a
+            # symlink with O_NOFOLLOW (ELOOP), and F_GETFL shows O_RDONLY.
+            path_flags = flags & (os.O_DIRECTORY | os.O_NOFOLLOW)
+            return 0, b"", self._open(path, os.O_RDONLY | os.O_NONBLOCK | path_flags)
         plain = not flags & (os.O_PATH | os.O_DIRECTORY | os.O_NONBLOCK)
         # A FIFO would block the gofer until its other end opens: open every file
         # non-blocking, then give the caller back the blocking mode it asked for.

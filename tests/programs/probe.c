@@ -5,6 +5,8 @@
  *                             from the bounding set, then exec PROG ARG
  *   probe readexe             open /proc/self/exe and print "read N" or errno
  *   probe bigxattr PATH       setxattr of 1 GiB and print the errno name
+ *   probe opath DIR NAME      open DIR with O_PATH, fstat it, then open NAME
+ *                             relative to it and print "dir ok" or the error
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -45,6 +48,17 @@ int main(int argc, char **argv) {
             printf("%s\n", errno == E2BIG ? "E2BIG" : strerror(errno));
         else
             printf("accepted\n");
+        return 0;
+    }
+    if (argc >= 4 && strcmp(argv[1], "opath") == 0) {
+        int dir = open(argv[2], O_PATH | O_DIRECTORY);
+        struct stat st;
+        if (dir < 0 || fstat(dir, &st) < 0) {
+            printf("opath %s\n", strerror(errno));
+            return 0;
+        }
+        int fd = openat(dir, argv[3], O_RDONLY);
+        printf(fd < 0 ? "openat %s\n" : "dir ok\n", strerror(errno));
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of probe.c\n");
