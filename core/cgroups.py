@@ -178,26 +178,35 @@ def _apply_v1(dirs: dict[str, str], resources: dict[str, Any]) -> None:
     memory = resources.get("memory") or {}
     cpu = resources.get("cpu") or {}
     pids = resources.get("pids") or {}
+    # (controller, file, the spec's key under linux.resources, value)
     settings = [
-        ("memory", "memory.limit_in_bytes", memory.get("limit")),
-        ("memory", "memory.soft_limit_in_bytes", memory.get("reservation")),
-        ("memory", "memory.swappiness", memory.get("swappiness")),
-        ("cpu", "cpu.shares", cpu.get("shares")),
-        ("cpu", "cpu.cfs_period_us", cpu.get("period")),
-        ("cpu", "cpu.cfs_quota_us", cpu.get("quota")),
-        ("cpuset", "cpuset.cpus", cpu.get("cpus")),
-        ("cpuset", "cpuset.mems", cpu.get("mems")),
-        ("pids", "pids.max", _pids_max(pids.get("limit"))),
-        ("blkio", "blkio.weight", (resources.get("blockIO") or {}).get("weight")),
-    ]
-    for controller, name, value in settings:
+        ("memory", "memory.limit_in_bytes", "memory.limit", memory.get("limit")),
+        ("memory", "memory.soft_limit_in_bytes", "memory.reservation",
+         memory.get("reservation")),
+        ("memory", "memory.swappiness", "memory.swappiness", memory.get("swappiness")),
+        ("cpu", "cpu.shares", "cpu.shares", cpu.get("shares")),
+        ("cpu", "cpu.cfs_period_us", "cpu.period", cpu.get("period")),
+        ("cpu", "cpu.cfs_quota_us", "cpu.quota", cpu.get("quota")),
+        ("cpuset", "cpuset.cpus", "cpu.cpus", cpu.get("cpus")),
+        ("cpuset", "cpuset.mems", "cpu.mems", cpu.get("mems")),
+        ("pids", "pids.max", "pids.limit", _pids_max(pids.get("limit"))),
+        ("blkio", "blkio.weight", "blockIO.weight",
+         (resources.get("blockIO") or {}).get("weight")),
+    ]  # fmt: skip
+    for controller, name, key, value in settings:
         if value is None:
             continue
         if controller not in dirs:
             raise CgroupError(
                 f"linux.resources sets {name}, but this host has no {controller} cgroup"
             )
-        _write(dirs[controller], name, str(value))
+        try:
+            _write(dirs[controller], name, str(value))
+        except CgroupError as exc:
+            raise CgroupError(
+                f"linux.resources.{key} {value!r} was rejected by the host ({exc}); "
+                "change or remove it"
+            ) from None
     if resources.get("devices") is not None and "devices" not in dirs:
         raise CgroupError(
             "linux.resources sets devices, but this host has no devices cgroup"

@@ -296,6 +296,7 @@ def test_refused_limit_leaves_no_cgroup(stockade, make_bundle, directories):
     result = stockade("create", "--bundle", str(bundle), "c1")
     assert result.returncode != 0
     assert "cpuset.cpus" in result.stderr, result.stderr
+    assert "linux.resources.cpu.cpus" in result.stderr
     assert not any(os.path.exists(d) for d in directories("stockade/c1").values())
 
 
