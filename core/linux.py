@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import struct
 from typing import Any
@@ -292,3 +293,53 @@ def wipe_environment_block() -> None:
         return
     if 0 < start < end:
         ctypes.memset(start, 0, end - start)
+
+
+NS_GET_PARENT = 0xB702  # _IO(0xb7, 0x2), from linux/nsfs.h
+
+
+def parent_pid_namespace(pid: int) -> int:
+    """Return the inode of the parent of PID's PID namespace, or 0 if unknown.
+
+    The host's own namespace has no parent, and the kernel reports EPERM for it.
+    """
+    try:
+        fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        parent = fcntl.ioctl(fd, NS_GET_PARENT)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+    try:
+        return os.fstat(parent).st_ino
+    finally:
+        os.close(parent)
+
+
+def pids_in_pid_namespace(pid: int) -> list[int]:
+    """Return the host pids of the processes in PID's PID namespace, PID included.
+
+    Processes in a namespace nested directly in it count too, so this finds an
+    application that has a PID namespace of its own. Returns [] if PID is gone.
+    """
+    try:
+        outer = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return []
+    inside = {outer: True}  # namespace inode -> whether it belongs
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            namespace = os.stat(f"/proc/{name}/ns/pid").st_ino
+        except OSError:
+            continue
+        if namespace not in inside:
+            inside[namespace] = parent_pid_namespace(int(name)) == outer
+        if inside[namespace]:
+            found.append(int(name))
+    return sorted(found)

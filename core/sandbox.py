@@ -274,23 +274,28 @@ def start(container: Container) -> int:
 
 
 def host_pid(sandbox_pid: int, namespace_pid: int) -> int:
-    """Return the host pid of the process that is NAMESPACE_PID in the sandbox, or 0."""
-    try:
-        namespace = os.stat(f"/proc/{sandbox_pid}/ns/pid").st_ino
-    except OSError:
+    """Return the host pid of the process that is NAMESPACE_PID in the sandbox, or 0.
+
+    NAMESPACE_PID is a pid in the sandbox's PID namespace. The process may be
+    in the application's namespace, nested in that one.
+    """
+    level = len(_namespace_pids(sandbox_pid)) - 1
+    if level < 0:
         return 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{name}/ns/pid").st_ino != namespace:
-                continue
-            with open(f"/proc/{name}/status") as f:
-                for line in f:
-                    if line.startswith("NSpid:"):
-                        if int(line.split()[-1]) == namespace_pid:
-                            return int(name)
-                        break
-        except (OSError, ValueError):
-            continue
+    for pid in linux.pids_in_pid_namespace(sandbox_pid):
+        pids = _namespace_pids(pid)
+        if len(pids) > level and pids[level] == namespace_pid:
+            return pid
     return 0
+
+
+def _namespace_pids(pid: int) -> list[int]:
+    """Return PID's pid in each PID namespace it is in, the host's first."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return [int(field) for field in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []

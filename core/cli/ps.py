@@ -3,31 +3,29 @@ import os
 
 import click
 
+from .. import linux
 from ..errors import container_not_running
 from .options import container_id
 
 
 def sandbox_pids(sandbox_pid: int) -> list[int]:
-    """Host pids of the container's processes: the sandbox's PID namespace, without
-    the sandbox process and its helpers (which run the sandbox's own executable)."""
+    """Host pids of the container's processes, without the sandbox process and
+    its helpers (which run the sandbox's own executable)."""
     try:
-        namespace = os.stat(f"/proc/{sandbox_pid}/ns/pid").st_ino
         runtime_exe = _identity(f"/proc/{sandbox_pid}/exe")
     except OSError:
         return []
     pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == sandbox_pid:
+    for pid in linux.pids_in_pid_namespace(sandbox_pid):
+        if pid == sandbox_pid:
             continue
         try:
-            if os.stat(f"/proc/{name}/ns/pid").st_ino != namespace:
-                continue
-            if _identity(f"/proc/{name}/exe") == runtime_exe:
+            if _identity(f"/proc/{pid}/exe") == runtime_exe:
                 continue
         except OSError:
             continue
-        pids.append(int(name))
-    return sorted(pids)
+        pids.append(pid)
+    return pids
 
 
 def _identity(path: str) -> tuple[int, int]:
