@@ -145,6 +145,57 @@ def stockade(root: Path, tmp_path: Path, no_leaks: None, file_access: str) -> St
     return Stockade(root, env={"STOCKADE_FILE_ACCESS": file_access})
 
 
+@pytest.fixture
+def host_pid_namespace():  # type: ignore[no-untyped-def]
+    """The path of a new PID namespace whose PID 1 is a host `sleep`, for a spec to join.
+
+    The sleep is killed after the test; `unshare` reaps it and exits.
+    """
+    holder = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", "sleep", "300"]
+    )
+    children = f"/proc/{holder.pid}/task/{holder.pid}/children"
+    child = 0
+    try:
+        deadline = time.monotonic() + 5
+        while not child and time.monotonic() < deadline:
+            with open(children) as f:
+                found = f.read().split()
+            if found:
+                child = int(found[0])
+            else:
+                time.sleep(0.02)
+        assert child, "unshare did not start its child"
+        yield f"/proc/{child}/ns/pid"
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)  # started by this fixture
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def pod_pid_namespace(stockade, make_bundle):  # type: ignore[no-untyped-def]
+    """The path of the PID namespace of a running container "pod", as a pod shares it.
+
+    PID 1 there is the pod's sandbox process.
+    """
+    stockade.ok("create", "--bundle", str(make_bundle("sleep", "100")), "pod")
+    stockade.ok("start", "pod")
+    yield f"/proc/{stockade.state('pod')['pid']}/ns/pid"
+    stockade("delete", "--force", "pod")
+
+
+def join_pid_namespace(path: str):  # type: ignore[no-untyped-def]
+    """Return a config edit that makes the container join the PID namespace at PATH."""
+
+    def edit(config: dict[str, Any]) -> None:
+        namespaces = [n for n in config["linux"]["namespaces"] if n["type"] != "pid"]
+        config["linux"]["namespaces"] = [*namespaces, {"type": "pid", "path": path}]
+
+    return edit
+
+
 def processes_mentioning(text: str) -> list[int]:
     """Pids of live processes whose command line contains TEXT."""
     found = []

@@ -359,13 +359,13 @@ class PtracePlatform:
             if self.paths is not None:
                 self.paths.on_fork(pid, child)
             if child not in self.tracees:
-                self.tracees.add(child)
+                self._add_tracee(child)
                 self.fresh.add(child)
             self._resume(pid)
         elif pid in self.fresh or pid not in self.tracees:
             # The first stop of an auto-attached child; it may come before the event.
             self.fresh.discard(pid)
-            self.tracees.add(pid)
+            self._add_tracee(pid)
             self._resume(pid)
         elif event == pt.PTRACE_EVENT_EXEC and self.paths is not None:
             self.paths.on_exec(pid)  # exec may have changed its ids and capabilities
@@ -399,11 +399,20 @@ class PtracePlatform:
         self.pending.pop(pid, None)
         if pid == self.init_pid:
             self.init_status = status
-            # The init of a PID namespace takes every other process with it.
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for other in {_thread_group(tid) for tid in self.tracees} - {0}:
+                _kill_quietly(other)
+
+    def _add_tracee(self, pid: int) -> None:
+        """Record a new tracee; once the init has exited, it is killed at once.
+
+        The init of a PID namespace takes every other process with it. But in a
+        namespace joined by path, other containers' processes may share it,
+        and kill(-1) would reach them too. So the sandbox kills its own
+        tracees, and any that a fork adds later.
+        """
+        self.tracees.add(pid)
+        if self.init_status is not None:
+            _kill_quietly(pid)
 
     # --- mediated calls ------------------------------------------------------------
 
@@ -688,6 +697,13 @@ def _ignore_gone(request: Any, pid: int, *args: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _thread_group(tid: int) -> int:
