@@ -257,7 +257,11 @@ class Sandbox:
                 self.pending_exit = sig  # the wait status of a process killed by SIG
             return
         if all_processes:
-            os.kill(-1, sig)  # from PID 1 this reaches every process in the namespace
+            # From PID 1 this reaches every process in the namespace, and in the
+            # application's own namespace nested in it.
+            # NOTE: in a PID namespace joined by path the sandbox is not PID 1,
+            # and this also reaches the other processes that share it.
+            os.kill(-1, sig)
         else:
             os.kill(self.init_pid, sig)
 

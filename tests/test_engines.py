@@ -99,6 +99,23 @@ def test_podman_run_output(podman, no_engine_leaks):
     assert result.stdout == "hello\n"
 
 
+def test_podman_init_is_pid_1(podman, no_engine_leaks):
+    result = podman("run", "--rm", IMAGE, "sh", "-c", "echo $$; echo end")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\nend\n"
+
+
+def test_podman_stop_reaches_init_handler(podman, no_engine_leaks):
+    script = "trap 'exit 3' TERM; sleep 100 & wait"
+    container = podman("run", "-d", IMAGE, "sh", "-c", script).stdout.strip()
+    time.sleep(0.5)  # let the shell install its trap
+    stopped = podman("stop", "-t", "30", container)
+    code = podman("inspect", container, "--format", "{{.State.ExitCode}}")
+    podman("rm", "-f", container)
+    assert stopped.returncode == 0, stopped.stderr
+    assert code.stdout.strip() == "3"
+
+
 def test_podman_exit_code(podman, no_engine_leaks):
     result = podman("run", "--rm", IMAGE, "sh", "-c", "exit 5")
     assert result.returncode == 5
@@ -119,10 +136,12 @@ def test_podman_detach_exec_stop(podman, no_engine_leaks):
         assert executed.stdout == "in-exec\n"
         piped = podman("exec", "-i", container, "cat", input="through exec\n")
         assert piped.stdout == "through exec\n"
-        stopped = podman("stop", "-t", "2", container)
+        # sleep is PID 1 and has no SIGTERM handler, so the kernel ignores
+        # SIGTERM and podman sends SIGKILL after the timeout, as with runc.
+        stopped = podman("stop", "-t", "1", container)
         assert stopped.returncode == 0, stopped.stderr
         code = podman("inspect", container, "--format", "{{.State.ExitCode}}")
-        assert code.stdout.strip() == "143"  # SIGTERM
+        assert code.stdout.strip() == "137"  # SIGKILL
     finally:
         removed = podman("rm", "-f", container)
     assert removed.returncode == 0, removed.stderr
@@ -353,7 +372,9 @@ def _ctr_status(containerd, name: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_containerd_exit_codes(containerd, no_engine_leaks):
-    for script, expected in [("true", 0), ("exit 3", 3), ("kill -9 $$", 137)]:
+    # The init is PID 1 of its PID namespace, so the SIGKILL it sends itself is
+    # ignored, as with runc.
+    for script, expected in [("true", 0), ("exit 3", 3), ("kill -9 $$; exit 4", 4)]:
         with ctr_container(containerd, "eng-ctr-exit") as name:
             result = containerd("run", "--rm", "--runc-binary", STOCKADE, IMAGE, name,
                                 "sh", "-c", script)  # fmt: skip
@@ -382,7 +403,9 @@ def test_containerd_detach_exec_kill(containerd, clients_dir, no_engine_leaks):
         assert len(pids) == 2, listed.stdout  # sleep 100 and sleep 99
         assert all(pid.isdigit() for pid in pids), listed.stdout
 
-        killed = containerd("task", "kill", name)
+        # sleep is PID 1 and has no SIGTERM handler, so the kernel would ignore
+        # the default SIGTERM, as with runc.
+        killed = containerd("task", "kill", "--signal", "SIGKILL", name)
         assert killed.returncode == 0, killed.stderr
         deadline = time.monotonic() + 10
         while (
@@ -393,7 +416,7 @@ def test_containerd_detach_exec_kill(containerd, clients_dir, no_engine_leaks):
 
         deleted = containerd("task", "delete", name)
         assert deleted.returncode == 0, deleted.stderr
-        assert "exit code 143" in deleted.stderr  # SIGTERM
+        assert "exit code 137" in deleted.stderr  # SIGKILL
         assert _ctr_status(containerd, name) == ""
 
 

@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from conftest import join_pid_namespace
 from stockade import linux
 
 
@@ -102,16 +103,27 @@ def test_exec_process_listed_by_ps(running, subreaper, tmp_path):
     assert len(pids) == 2  # the init and the exec'd sleep, not the runtime's helpers
 
 
-def test_exec_launcher_protected(running):
-    """Neither the sandbox process nor the exec launcher takes the application's signals."""
+def test_exec_launcher_hidden(running):
+    """The application's PID namespace has neither the sandbox process nor the launcher."""
+    script = "grep -l stockade /proc/[0-9]*/comm; echo end"
+    assert running.ok("exec", "c1", "sh", "-c", script).stdout == "end\n"
+
+
+def test_exec_launcher_protected_when_shared(stockade, make_bundle, host_pid_namespace):
+    """In a joined PID namespace, neither the sandbox nor the launcher takes signals."""
+    bundle = make_bundle("sleep", "60", edit=join_pid_namespace(host_pid_namespace))
+    stockade.ok("create", "--bundle", str(bundle), "c1")
+    stockade.ok("start", "c1")
     script = (
         "for p in /proc/[0-9]*; do grep -q stockade $p/comm 2>/dev/null || continue; "
         "kill -9 ${p#/proc/} 2>/dev/null; echo ${p#/proc/}=$?; done"
     )
-    results = running.ok("exec", "c1", "sh", "-c", script).stdout.split()
+    results = stockade.ok("exec", "c1", "sh", "-c", script).stdout.split()
+    still_works = stockade("exec", "c1", "true")
+    stockade("delete", "--force", "c1")
     assert len(results) == 2
     assert all(result.endswith("=1") for result in results)
-    assert running("exec", "c1", "true").returncode == 0
+    assert still_works.returncode == 0
 
 
 def test_exec_tty_through_console_socket(running, tmp_path):

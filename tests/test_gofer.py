@@ -538,8 +538,11 @@ def test_interpreter_path_must_be_plain(gofer, make_bundle, tmp_path):
 def test_failed_chdir_keeps_the_working_directory(gofer, make_bundle):
     def edit(config):
         config["process"]["user"] = {"uid": 1000, "gid": 1000}
+        # A sandbox mount that the user may not enter, but the sentry's root could.
+        config["mounts"].append({"destination": "/private", "type": "tmpfs",
+                                 "source": "tmpfs", "options": ["mode=700"]})  # fmt: skip
 
-    script = "cd /etc; cd /proc/1/root 2>/dev/null; pwd; head -n 1 passwd; cd /proc && cd self && pwd"
+    script = "cd /etc; cd /private 2>/dev/null; pwd; head -n 1 passwd; cd /proc && cd self && pwd"
     bundle = make_bundle("sh", "-c", script, edit=edit)
     result = run(gofer, bundle)
     assert result.stdout.splitlines()[:2] == ["/etc", "root:x:0:0:root:/root:/bin/sh"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,8 +25,13 @@ def test_run_exit_code(stockade, make_bundle):
 
 
 def test_run_killed_by_signal_is_128_plus_n(stockade, make_bundle):
-    bundle = make_bundle("sh", "-c", "kill -9 $$")
-    assert stockade("run", "--bundle", str(bundle), "c1").returncode == 137
+    # The init is PID 1 of its PID namespace and ignores a SIGKILL it sends
+    # itself, so the signal comes from outside.
+    with run_in_background(stockade, make_bundle("sleep", "30")) as process:
+        stockade.ok("kill", "c1", "KILL")
+        code = process.wait(timeout=10)
+
+    assert code == 128 + signal.SIGKILL
 
 
 def test_create_start_delete(stockade, make_bundle, tmp_path):
@@ -56,8 +62,9 @@ def test_run_detach_leaves_running(stockade, make_bundle):
     assert status == "running"
 
 
-def test_run_forwards_sigterm(stockade, make_bundle):
-    bundle = make_bundle("sleep", "30")
+@contextlib.contextmanager
+def run_in_background(stockade, bundle):  # type: ignore[no-untyped-def]
+    """Start `stockade run` of BUNDLE as c1; yield the process once c1 is running."""
     executable = os.path.join(os.path.dirname(sys.executable), "stockade")
     command = [
         executable,
@@ -70,16 +77,30 @@ def test_run_forwards_sigterm(stockade, make_bundle):
     ]
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            state = stockade("state", "c1")
-            if '"running"' in state.stdout:
-                break
-            time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                state = stockade("state", "c1")
+                if '"running"' in state.stdout:
+                    break
+                time.sleep(0.05)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()  # the `run` command this test started
+            process.wait(timeout=10)
+
+
+def test_run_forwards_sigterm(stockade, make_bundle):
+    # PID 1 of a PID namespace ignores a signal it has no handler for, so the
+    # init traps this one.
+    bundle = make_bundle("sh", "-c", "trap 'exit 3' TERM; sleep 30 & wait")
+    with run_in_background(stockade, bundle) as process:
+        time.sleep(0.3)  # let the shell install its trap
         process.send_signal(signal.SIGTERM)  # the `run` command this test started
         code = process.wait(timeout=10)
 
-    assert code == 128 + signal.SIGTERM
+    assert code == 3
     assert not (stockade.root / "c1").exists(), "run left the state directory"
 
 

@@ -80,3 +80,9 @@ def test_unmapped_file_stays_closed(stockade, make_bundle, traversable_dir):
     script = "cat /shared/secret 2>/dev/null || echo denied; stat -c %u /shared/secret"
     lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script, edit)
     assert lines == ["denied", "65534"]  # the overflow uid: unmapped
+
+
+def test_init_is_pid_1_in_user_namespace(stockade, make_bundle, traversable_dir):
+    script = "echo $$; grep -c ' /proc ' /proc/self/mountinfo"
+    lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script)
+    assert lines == ["1", "1"], "not PID 1, or /proc mounted twice"

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from stockade import linux
+from stockade import linux, pidns
 from stockade.errors import SandboxError
 from stockade.process import CAPABILITY_NUMBERS, last_capability
 from stockade.providers import ChildSetup, Container
@@ -112,6 +112,12 @@ class PtracePlatform:
         self.paths: Any = None  # stockade.sentry.vfs.PathLayer, with a file server
         # The calls that nothing decides arrive as notifications, not stops.
         self.notified = False
+        # Whether the init is PID 1 of a PID namespace of its own (stockade.pidns).
+        # The application then cannot name the sandbox's processes, so the
+        # rules that keep its signals and pid-taking calls off them are off.
+        self.own_namespace = False
+        # That namespace and the init's mount namespace, for exec processes.
+        self.app_namespaces: tuple[int, int] | None = None
 
     # --- on the host ----------------------------------------------------------
 
@@ -122,6 +128,7 @@ class PtracePlatform:
 
     def prepare(self, container: Container) -> None:
         self.container = container
+        self.own_namespace = pidns.requested(container)
         self.policy = policy_from_table(container.settings.plugin_table("ptrace"))
         table = container.settings.plugin_table("ptrace")
         if container.file_server is not None:
@@ -168,29 +175,56 @@ class PtracePlatform:
         if self.paths is not None and self.paths._epoll is None:
             self.paths.start()
         child_setup.before_fork()
-        pid = os.fork()
+        ready_read, ready_write = os.pipe2(os.O_CLOEXEC)
+        go_read, go_write = os.pipe2(os.O_CLOEXEC)
+        if self.own_namespace:
+            pid = pidns.fork_into_new_namespace()
+        else:
+            pid = os.fork()
         if pid == 0:
-            self._child(child_setup)
-        _, status = os.waitpid(pid, os.WUNTRACED)
-        if not os.WIFSTOPPED(status):
-            raise SandboxError(
-                f"application process {pid} exited before it could be traced"
-            )
-        pt.seize(pid, OPTIONS)
+            os.close(ready_read)
+            os.close(go_write)
+            self._child(container, child_setup, ready_write, go_read)
+        os.close(ready_write)
+        os.close(go_read)
+        try:
+            if not os.read(ready_read, 1):
+                os.waitpid(pid, 0)
+                raise SandboxError(
+                    f"application process {pid} exited before it could be traced"
+                )
+            if self.own_namespace:
+                self.app_namespaces = pidns.open_namespaces(pid)
+            pt.seize(pid, OPTIONS)
+            os.write(go_write, b"x")
+        finally:
+            os.close(ready_read)
+            os.close(go_write)
         self.tracees.add(pid)
         self.init_pid = pid
-        os.kill(pid, signal.SIGCONT)
         return self._run_to_exec(pid, child_setup)
 
-    def _child(self, child_setup: ChildSetup) -> None:
-        """In the new child: own session, wait to be seized, filter, then exec."""
+    def _child(
+        self, container: Container, child_setup: ChildSetup, ready: int, go: int
+    ) -> None:
+        """In the new child: own session and mounts, wait to be seized, filter, exec.
+
+        The child waits on a pipe, not in a stop of its own, because PID 1 of a
+        PID namespace ignores a SIGSTOP it sends itself while it is untraced.
+        """
         try:
             os.setsid()
+            if self.own_namespace:
+                pidns.enter_own_mounts(container.spec)
             # Inherited from the non-dumpable sandbox, the flag would keep the
             # sandbox from seizing this child when they are in a user namespace.
             # execve resets it for the application.
             linux.prctl(linux.PR_SET_DUMPABLE, 1)
-            os.kill(os.getpid(), signal.SIGSTOP)
+            os.write(ready, b"x")
+            if not os.read(go, 1):
+                raise SandboxError("the sandbox did not trace the process")
+            os.close(ready)
+            os.close(go)
             self._load_filter()
         except BaseException as exc:
             os.write(
@@ -204,11 +238,14 @@ class PtracePlatform:
 
         The helper gets no seccomp filter of its own: it runs only Stockade's
         code. Its pid is protected from the application's signals like the
-        sandbox's.
+        sandbox's. When the application has a PID namespace of its own, the
+        helper stays in the sandbox's, and its children go to the application's.
         """
         pid = os.fork()
         if pid == 0:
             try:
+                if self.app_namespaces is not None:
+                    linux.setns(self.app_namespaces[0], linux.CLONE_NEWPID)
                 linux.prctl(linux.PR_SET_DUMPABLE, 1)  # seizable in a user namespace
                 os.kill(os.getpid(), signal.SIGSTOP)
                 linux.prctl(linux.PR_SET_DUMPABLE, 0)
@@ -225,7 +262,9 @@ class PtracePlatform:
         return pid
 
     def prepare_exec_child(self) -> None:
-        """In a child of the helper, before exec: the application's filter."""
+        """In a child of the helper, before exec: the init's mounts, then the filter."""
+        if self.app_namespaces is not None:
+            linux.setns(self.app_namespaces[1], linux.CLONE_NEWNS)
         self._load_filter()
 
     def _load_filter(self) -> None:
@@ -405,10 +444,11 @@ class PtracePlatform:
     def _add_tracee(self, pid: int) -> None:
         """Record a new tracee; once the init has exited, it is killed at once.
 
-        The init of a PID namespace takes every other process with it. But in a
-        namespace joined by path, other containers' processes may share it,
-        and kill(-1) would reach them too. So the sandbox kills its own
-        tracees, and any that a fork adds later.
+        The init of a PID namespace takes every other process with it. The
+        kernel does that in the application's own namespace, but not to the
+        exec launcher, which is outside it, and not in a namespace joined by
+        path, which other containers' processes may share. So the sandbox
+        kills its own tracees, and any that a fork adds later.
         """
         self.tracees.add(pid)
         if self.init_status is not None:
@@ -423,11 +463,11 @@ class PtracePlatform:
             return
         nr = regs.syscall_nr()
         args = regs.syscall_args()
-        if nr == NR_KILL and signed32(args[0]) == -1:
+        if nr == NR_KILL and signed32(args[0]) == -1 and not self.own_namespace:
             self._kill_all_but_protected(pid, regs, signed32(args[1]))
             return
         error = self._sentry_rule(nr, args)
-        if error is None and nr == NR_PIDFD_SEND_SIGNAL:
+        if error is None and nr == NR_PIDFD_SEND_SIGNAL and not self.own_namespace:
             error = self._pidfd_rule(pid, signed32(args[0]))
         call = None
         if error is None and (self.veto or self.observe):
@@ -528,9 +568,11 @@ class PtracePlatform:
     def _kill_all_but_protected(self, caller: int, regs: pt.UserRegs, sig: int) -> None:
         """Carry out kill(-1, SIG) for CALLER, sparing the sandbox's own processes.
 
-        The kernel spares only PID 1, the sandbox, so the exec launcher would be
-        hit too. The application's init is spared as well, as the kernel spares
-        a container's init under runc.
+        Used when the application shares a PID namespace joined by path. The
+        kernel would spare only that namespace's PID 1 and the caller, and would
+        reach the sandbox, its helpers and other containers' processes there.
+        So only the application's own processes get the signal. Its init is
+        spared, as the kernel spares a container's init under runc.
         """
         groups = {_thread_group(tid) for tid in self.tracees} - {0}
         spared = self.protected_pids | {self.init_pid, _thread_group(caller)}
@@ -553,9 +595,10 @@ class PtracePlatform:
             return errno.EPERM
         if nr == NR_CLONE3:
             return errno.ENOSYS  # its flags are in memory; libc falls back to clone
-        for index in PID_ARGUMENTS.get(nr, ()):
-            if signed32(args[index]) in self.protected_pids:
-                return errno.EPERM
+        if not self.own_namespace:
+            for index in PID_ARGUMENTS.get(nr, ()):
+                if signed32(args[index]) in self.protected_pids:
+                    return errno.EPERM
         if nr == NR_SECCOMP and args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER:
             return errno.EPERM  # a listener's USER_NOTIF would outrank our TRACE
         if (nr == NR_SECCOMP and args[0] == SECCOMP_SET_MODE_FILTER) or (
