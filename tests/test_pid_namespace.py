@@ -45,6 +45,11 @@ def wait_for_file(path: Path, timeout: float = 5.0) -> bool:
     return path.exists()
 
 
+def process_state(host_pid: int) -> str:
+    with open(f"/proc/{host_pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def namespace_pids(host_pid: int) -> list[int]:
     with open(f"/proc/{host_pid}/status") as f:
         for line in f:
@@ -192,6 +197,28 @@ def test_exec_kill_leaves_init(sleeping):
     sleeping.ok("exec", "c1", "kill", "-9", "1")
 
     assert still_running(sleeping), "a SIGKILL from inside ended PID 1"
+
+
+def test_exec_stop_leaves_init(sleeping):
+    init = json.loads(sleeping.ok("ps", "--format", "json", "c1").stdout)[0]
+
+    sleeping.ok("exec", "c1", "kill", "-STOP", "1")
+    time.sleep(0.3)
+
+    assert process_state(init) == "S", "a SIGSTOP from inside stopped PID 1"
+
+
+def test_outside_stop_stops_init(sleeping):
+    init = json.loads(sleeping.ok("ps", "--format", "json", "c1").stdout)[0]
+
+    sleeping.ok("kill", "c1", "STOP")
+    time.sleep(0.3)
+    stopped = process_state(init)
+    sleeping.ok("kill", "c1", "CONT")
+    time.sleep(0.3)
+
+    assert stopped in ("T", "t"), "a SIGSTOP from outside left PID 1 running"
+    assert process_state(init) == "S"
 
 
 def test_init_exit_ends_other_processes(stockade, make_bundle):

@@ -169,14 +169,20 @@ class UserRegs(ctypes.Structure):
 
 
 class SigInfo(ctypes.Structure):
-    """The leading fields of ``siginfo_t``, padded to its 128-byte size."""
+    """The leading fields of ``siginfo_t``, padded to its 128-byte size.
+
+    ``si_pid`` and ``si_uid`` are meaningful for a signal that a process sent
+    (``si_code`` SI_USER, SI_TKILL or SI_QUEUE, all 0 or below).
+    """
 
     _fields_ = [
         ("si_signo", ctypes.c_int),
         ("si_errno", ctypes.c_int),
         ("si_code", ctypes.c_int),
         ("_pad", ctypes.c_int),
-        ("_fields", ctypes.c_byte * 112),
+        ("si_pid", ctypes.c_int),
+        ("si_uid", ctypes.c_uint),
+        ("_fields", ctypes.c_byte * 104),
     ]
 
 

@@ -422,8 +422,27 @@ class PtracePlatform:
             self._resume(pid)  # a new filter's listener, handed over
         elif sig == signal.SIGSTOP and self.notified and self._adopt_listener(pid):
             self._resume(pid)
+        elif sig == signal.SIGSTOP and self._stop_sent_to_own_init(pid):
+            self._resume(pid)  # dropped, as the kernel drops it for an untraced init
         else:
             self._resume(pid, sig)  # signal-delivery-stop: deliver it
+
+    def _stop_sent_to_own_init(self, pid: int) -> bool:
+        """Return whether a process of the init's own namespace sent it this SIGSTOP.
+
+        The kernel drops a SIGSTOP sent to PID 1 from inside its namespace, but
+        only when PID 1 is untraced. A traced PID 1 stops for the tracer first.
+        A sender in an ancestor namespace, the sandbox included, shows as pid 0.
+        """
+        if not self.own_namespace:
+            return False
+        if pid != self.init_pid and _thread_group(pid) != self.init_pid:
+            return False
+        try:
+            info = pt.get_siginfo(pid)
+        except OSError:
+            return False
+        return info.si_code <= 0 and info.si_pid != 0
 
     def _resume(self, pid: int, sig: int = 0) -> None:
         """Continue PID, stopping at its syscall exit if a result is awaited."""
