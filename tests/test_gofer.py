@@ -182,6 +182,15 @@ readlink /proc/self/exe
     ]
 
 
+def test_proc_links_by_own_pid(gofer, make_bundle):
+    """/proc/PID/exe and /proc/PID/cwd name the program and directory, not copies."""
+    script = "cd /etc; sh -c 'exec readlink /proc/$$/exe'; sh -c 'exec readlink /proc/$$/cwd'; exec readlink /proc/1/exe"
+    bundle = make_bundle("sh", "-c", script)
+    result = run(gofer, bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["/bin/busybox", "/etc", "/bin/busybox"]
+
+
 def test_permissions_follow_the_callers_user(gofer, make_bundle):
     def edit(config):
         config["process"]["user"] = {"uid": 1000, "gid": 1000}

@@ -161,6 +161,8 @@ class PathLayer:
         self.container_id = container_id
         self.procs: dict[int, Process] = {}
         self.tgids: dict[int, int] = {}
+        # tgid -> the process's id in its own PID namespace, as it names itself
+        self.own_tgids: dict[int, int] = {}
         self.creds: dict[int, Credentials] = {}
         self.forked: dict[int, Process] = {}  # child tid -> its parent's state at fork
         self.pidfds: dict[int, int] = {}
@@ -240,6 +242,7 @@ class PathLayer:
         if tgid == tid:
             self._gone.append(tid)
             self.procs.pop(tid, None)
+            self.own_tgids.pop(tid, None)
             pidfd = self.pidfds.pop(tid, None)
             if pidfd is not None:
                 os.close(pidfd)
@@ -279,6 +282,7 @@ class PathLayer:
             raise OSError(errno.ESRCH, "caller is gone") from None
         tgid = int(fields.get("Tgid", tid))
         self.tgids[tid] = tgid
+        self.own_tgids[tgid] = int(fields.get("NStgid", str(tgid)).split()[-1])
         uids = [int(x) for x in fields.get("Uid", "0 0 0 0").split()]
         gids = [int(x) for x in fields.get("Gid", "0 0 0 0").split()]
         groups = tuple(int(x) for x in fields.get("Groups", "").split())
@@ -743,7 +747,8 @@ class PathLayer:
         if len(parts) != 4 or parts[1] != b"proc" or parts[3] not in (b"exe", b"cwd"):
             return None
         who = parts[2]
-        own = self.tgids.get(tid, tid)
+        tgid = self.tgids.get(tid) or self._learn(tid)
+        own = self.own_tgids.get(tgid, tgid)
         if who != b"self" and who != b"%d" % own:
             return None  # another process's: the kernel checks the caller may look
         proc = self._process(tid)
