@@ -6,7 +6,8 @@ Turn it on in the Stockade config::
     path = "/var/log/stockade-audit.jsonl"
 
 Each line has ``time`` (UTC, ISO 8601), ``container``, ``pid`` (inside the
-sandbox's PID namespace), ``syscall``, ``args`` (paths and socket addresses
+sandbox's PID namespace, so not the pid the application sees in its own
+nested namespace), ``syscall``, ``args`` (paths and socket addresses
 decoded) and ``result`` (a negative errno on failure). The file is opened in
 the sandbox before it leaves the host's file system. Without ``path`` the plugin
 requests no syscall hook, so it costs the application nothing.

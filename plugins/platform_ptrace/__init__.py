@@ -1,11 +1,12 @@
 """The ptrace platform: the application runs as traced children of the sandbox.
 
-The sandbox process is the tracer of every application process. It seizes
-the init before exec, follows fork, vfork and clone automatically, decides
-each system call that the policy mediates, reaps every exit, passes signals
-on to the tracee they were meant for, and, when the init exits, kills every
-other process of the sandbox, as the kernel does when a PID namespace's init
-exits.
+The sandbox process is the tracer of every application process. It forks
+the init into a PID namespace of its own when the spec requests a new one
+(``stockade.pidns``), seizes the init before exec, follows fork, vfork and
+clone automatically, decides each system call that the policy mediates, reaps
+every exit, passes signals on to the tracee they were meant for, and, when the
+init exits, kills every other process it traces, as the kernel does when a
+PID namespace's init exits.
 """
 
 from __future__ import annotations
