@@ -82,6 +82,10 @@ class Runtime:
                 ", ".join(ignored),
             )
         container = self._new_container(container_id, spec)
+        sandbox.check_reachable(
+            container, spec.root_path, "the rootfs",
+            "move the bundle to a directory it can reach",
+        )
         container.providers[PLATFORM].check(container)
         self.manager.pre_create(container)
 

@@ -239,6 +239,83 @@ def write_id_maps(container: Container, pid: int) -> None:
             f.write("".join(lines))
 
 
+def check_reachable(container: Container, path: str, what: str, instead: str) -> None:
+    """Fail unless the root of the spec's new user namespace can search PATH's parents.
+
+    The sandbox, and the gofer, reach PATH by name from inside the namespace.
+    Its root has no rights over a directory whose owner the namespace does
+    not map, so a parent such as a 0700 home directory fails there with a
+    bare EACCES. WHAT names PATH in the error, and INSTEAD is the other fix.
+    Nothing is checked without a new user namespace or without a mapping of
+    the container's root.
+    """
+    linux_section = container.spec.linux
+    if not any(
+        namespace.get("type") == "user" and not namespace.get("path")
+        for namespace in linux_section.get("namespaces") or []
+    ):
+        return
+    uids = _id_ranges(linux_section.get("uidMappings"))
+    gids = _id_ranges(linux_section.get("gidMappings"))
+    uid, gid = _host_id(uids, 0), _host_id(gids, 0)
+    if uid is None or gid is None:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    chain = []
+    while True:
+        chain.append(parent)
+        if parent == "/":
+            break
+        parent = os.path.dirname(parent)
+    for directory in reversed(chain):
+        try:
+            info = os.stat(directory)
+        except OSError:
+            return  # the sandbox reports a missing path itself
+        if _can_search(info, uid, gid, uids, gids):
+            continue
+        raise SandboxError(
+            f"container {container.id}: the user namespace's root (host uid {uid}, "
+            f"gid {gid}) cannot search {directory}, which leads to {what} {path}; "
+            f"make it searchable with `chmod o+x {directory}`, or {instead}"
+        )
+
+
+def _id_ranges(mappings: object) -> list[tuple[int, int, int]]:
+    ranges = []
+    for mapping in mappings if isinstance(mappings, list) else []:
+        try:
+            ranges.append(
+                (int(mapping["containerID"]), int(mapping["hostID"]), int(mapping["size"]))
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # write_id_maps reports a bad mapping
+    return ranges
+
+
+def _host_id(ranges: list[tuple[int, int, int]], inside: int) -> int | None:
+    for container_id, host_id, size in ranges:
+        if container_id <= inside < container_id + size:
+            return host_id + inside - container_id
+    return None
+
+
+def _can_search(info: os.stat_result, uid: int, gid: int,
+                uids: list[tuple[int, int, int]],
+                gids: list[tuple[int, int, int]]) -> bool:  # fmt: skip
+    """Return whether the namespace's root may search a directory with INFO, as the kernel decides."""
+    mapped = any(h <= info.st_uid < h + n for _, h, n in uids) and any(
+        h <= info.st_gid < h + n for _, h, n in gids
+    )
+    if mapped:
+        return True  # its CAP_DAC_READ_SEARCH covers files of mapped owners
+    if info.st_uid == uid:
+        return bool(info.st_mode & 0o100)
+    if info.st_gid == gid:
+        return bool(info.st_mode & 0o010)
+    return bool(info.st_mode & 0o001)
+
+
 def wait_for_exit(pid: int, timeout: float | None = None) -> bool:
     """Wait until PID has exited, without polling; return False on timeout."""
     import select

@@ -86,3 +86,38 @@ def test_init_is_pid_1_in_user_namespace(stockade, make_bundle, traversable_dir)
     script = "echo $$; grep -c ' /proc ' /proc/self/mountinfo"
     lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script)
     assert lines == ["1", "1"], "not PID 1, or /proc mounted twice"
+
+
+def test_unreachable_bundle_named(stockade, make_bundle, traversable_dir):
+    """A rootfs behind a directory the namespace's root cannot search is named, with the fix."""
+    closed = traversable_dir / "closed"
+    closed.mkdir()
+    closed.chmod(0o700)  # owned by the host's root, which the namespace does not map
+    bundle = closed / "bundle"
+    shutil.move(make_bundle("true", edit=map_ids), bundle)
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 1
+    assert f"cannot search {closed}" in result.stderr, result.stderr
+    assert f"chmod o+x {closed}" in result.stderr, result.stderr
+
+
+def test_unreachable_state_root_named(stockade, make_bundle, traversable_dir, file_access):
+    """Under the gofer the sandbox passes through the state root's parents by path."""
+    if file_access != "gofer":
+        pytest.skip("only the gofer's sandbox reaches the state directory by path")
+    closed = traversable_dir / "closed"
+    closed.mkdir()
+    closed.chmod(0o700)
+    bundle = traversable_dir / "bundle"
+    shutil.move(make_bundle("true", edit=map_ids), bundle)
+    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+        os.lchown(path, HOST_ID, HOST_ID)
+    stockade.root = closed / "state"
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 1
+    assert f"cannot search {closed}" in result.stderr, result.stderr
+    assert f"chmod o+x {closed}" in result.stderr, result.stderr

@@ -58,8 +58,16 @@ class GoferFileAccess:
                 f"--file-access=gofer {reason}; use --file-access=direct for this "
                 "container"
             )
+        from stockade.sandbox import check_reachable
+
         from . import process
 
+        # The sandbox mounts its tmpfs root on a directory in the state
+        # directory, which it reaches by name from the user namespace.
+        check_reachable(
+            container, os.path.join(container.state_dir, SANDBOX_ROOT),
+            "the state directory", "give --root a directory it can reach",
+        )
         ours, theirs = socket.socketpair(
             socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         )
