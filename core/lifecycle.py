@@ -383,9 +383,22 @@ class Runtime:
                 "exec --tty and --console-socket go together: the pty master is sent "
                 "to the console socket"
             )
-        conn, reply, received = control.open_exec(
-            container.state_dir, process, [0, 1, 2]
-        )
+        try:
+            conn, reply, received = control.open_exec(
+                container.state_dir, process, [0, 1, 2]
+            )
+        except SandboxError:
+            # A dead gofer fails the exec with EIO at its first file call, and
+            # the error would then blame the cwd. The sandbox records the
+            # gofer's exit before it fails the call.
+            problem = self.store.load(container_id).problem
+            if not problem:
+                raise
+            raise SandboxError(
+                f"cannot exec in container {container_id}: {problem}; "
+                f"remove it with `stockade delete --force {container_id}` and "
+                "create it again"
+            ) from None
         if received:
             _send_terminal(console_socket, received[0])
         if detach:

@@ -255,6 +255,25 @@ def test_state_says_when_the_gofer_died(gofer, make_bundle, root):
     assert not (root / "c1").exists()
 
 
+def test_exec_after_gofer_died_names_it(gofer, make_bundle, root):
+    """exec without a gofer names the dead gofer, not the working directory."""
+    gofer.ok("create", "--bundle", str(make_bundle("sleep", "100")), "c1")
+    gofer.ok("start", "c1")
+    state = json.loads((root / "c1" / "state.json").read_text())
+    os.kill(state["plugin_state"]["gofer"]["pid"], 9)  # this test's own gofer
+    time.sleep(0.3)
+
+    first = gofer("exec", "c1", "true")
+    second = gofer("exec", "c1", "true")
+    gofer.ok("delete", "--force", "c1")
+
+    for result in (first, second):
+        assert result.returncode != 0
+        assert "gofer exited" in result.stderr, result.stderr
+        assert "delete --force c1" in result.stderr, result.stderr
+        assert "--cwd" not in result.stderr, result.stderr
+
+
 def test_missing_bind_source_fails_create(gofer, make_bundle, root):
     def edit(config):
         config["mounts"].append(
