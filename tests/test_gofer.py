@@ -274,6 +274,16 @@ def test_exec_after_gofer_died_names_it(gofer, make_bundle, root):
         assert "--cwd" not in result.stderr, result.stderr
 
 
+def test_exec_retry_reads_new_path(gofer, make_bundle, programs):  # noqa: F811
+    """A failed execve's path is read again when its buffer is reused, as along PATH."""
+    bundle = make_bundle("/bin/probe", "reuse", "/nope/echo", "/bin/echo")
+    install(bundle, programs, "probe")
+
+    result = gofer.ok("run", "--bundle", str(bundle), "c1")
+
+    assert result.stdout.splitlines() == ["open ok", "reused"]
+
+
 def test_missing_bind_source_fails_create(gofer, make_bundle, root):
     def edit(config):
         config["mounts"].append(

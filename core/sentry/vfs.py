@@ -1058,7 +1058,10 @@ class PathLayer:
             dirfd, path_addr, argv, envp, flags = AT_FDCWD, args[0], args[1], args[2], 0
         else:
             dirfd, path_addr, argv, envp, flags = (signed32(args[0]), *args[1:5])
-        path = self._read(tid, path_addr)
+        # Not through self._read, whose memo belongs to the listener thread: an
+        # entry made here would outlive the call and give a stale path to the
+        # next call that reuses the buffer, as execvp does along PATH.
+        path = ptrace_raw.read_string(tid, path_addr)
         if not path:
             # NOTE: fexecve (an empty path with AT_EMPTY_PATH) is not served yet.
             raise OSError(

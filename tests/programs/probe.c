@@ -7,6 +7,10 @@
  *   probe bigxattr PATH       setxattr of 1 GiB and print the errno name
  *   probe opath DIR NAME      open DIR with O_PATH, fstat it, then open NAME
  *                             relative to it and print "dir ok" or the error
+ *   probe reuse MISSING PROG  execv MISSING, which fails, then put PROG in the
+ *                             same buffer, open it, print "open ok" or the
+ *                             error, and execv it with the argument "reused",
+ *                             as execvp does along PATH
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,6 +63,19 @@ int main(int argc, char **argv) {
         }
         int fd = openat(dir, argv[3], O_RDONLY);
         printf(fd < 0 ? "openat %s\n" : "dir ok\n", strerror(errno));
+        return 0;
+    }
+    if (argc >= 4 && strcmp(argv[1], "reuse") == 0) {
+        static char path[256];
+        char *args[] = {path, "reused", NULL};
+        snprintf(path, sizeof path, "%s", argv[2]);
+        execv(path, args);
+        snprintf(path, sizeof path, "%s", argv[3]);
+        int fd = open(path, O_RDONLY);
+        printf(fd < 0 ? "open %s\n" : "open ok\n", strerror(errno));
+        fflush(stdout);
+        execv(path, args);
+        printf("execv %s\n", strerror(errno));
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of probe.c\n");
