@@ -366,6 +366,49 @@ def host_pid(sandbox_pid: int, namespace_pid: int) -> int:
     return 0
 
 
+def application_pids(sandbox_pid: int) -> list[int]:
+    """Return the host pids of the container's processes, without the runtime's own.
+
+    A process counts when the sandbox traces it, which every application
+    process is from its birth, orphans too. A PID namespace joined by path
+    also holds other containers' processes, and they do not count. The
+    sandbox and its helpers, which run the runtime's own executable, are left
+    out.
+    """
+    try:
+        runtime_exe = _identity(f"/proc/{sandbox_pid}/exe")
+    except OSError:
+        return []
+    pids = []
+    for pid in linux.pids_in_pid_namespace(sandbox_pid):
+        if pid == sandbox_pid or _tracer(pid) != sandbox_pid:
+            continue
+        try:
+            if _identity(f"/proc/{pid}/exe") == runtime_exe:
+                continue
+        except OSError:
+            continue
+        pids.append(pid)
+    return pids
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _tracer(pid: int) -> int:
+    """Return the host pid of the process that traces PID, or 0."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _namespace_pids(pid: int) -> list[int]:
     """Return PID's pid in each PID namespace it is in, the host's first."""
     try:

@@ -262,3 +262,18 @@ def test_pod_survives_member_exit(stockade, make_bundle, pod_pid_namespace):
     time.sleep(0.3)
 
     assert stockade.state("pod")["status"] == "running"
+
+
+def test_pod_member_ps_lists_own(stockade, make_bundle, pod_pid_namespace):
+    """ps of a pod member lists its own processes, not the pod's, and the reverse."""
+    start(stockade, make_bundle("sleep", "99", edit=join_pid_namespace(pod_pid_namespace)))
+
+    member = stockade.ok("ps", "c1").stdout
+    pod = stockade.ok("ps", "pod").stdout
+    stockade("delete", "--force", "c1")
+
+    assert "sleep 99" in member
+    assert "sleep 100" not in member
+    assert "sleep 100" in pod
+    assert "sleep 99" not in pod
+
