@@ -258,9 +258,9 @@ class Sandbox:
             return
         if all_processes:
             # From PID 1 this reaches every process in the namespace, and in the
-            # application's own namespace nested in it.
-            # NOTE: in a PID namespace joined by path the sandbox is not PID 1,
-            # and this also reaches the other processes that share it.
+            # application's own namespace nested in it. In a namespace joined by
+            # path it would reach other containers too, so there `kill --all`
+            # signals the container's processes from the CLI instead.
             os.kill(-1, sig)
         else:
             os.kill(self.init_pid, sig)

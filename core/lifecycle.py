@@ -325,6 +325,13 @@ class Runtime:
             )
         if status not in (CREATED, RUNNING):
             raise container_not_running(container_id)
+        if all_processes and status == RUNNING and _joins_pid_namespace(container):
+            # The sandbox's kill(-1) would reach every container that shares
+            # the namespace, so only this container's processes are signalled.
+            for pid in sandbox.application_pids(state.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            return
         try:
             request = {"op": "kill", "signal": sig, "all": all_processes}
             control.request(container.state_dir, request)
@@ -596,6 +603,13 @@ def _become_waiter(conn: Any) -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os._exit(_await_exec_exit(conn))
+
+
+def _joins_pid_namespace(container: Container) -> bool:
+    """Return whether CONTAINER shares a PID namespace that its spec names by path."""
+    return any(
+        namespace.type == "pid" and namespace.path for namespace in container.namespaces
+    )
 
 
 def read_exit_code(state_dir: str) -> int:

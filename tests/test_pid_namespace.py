@@ -277,3 +277,19 @@ def test_pod_member_ps_lists_own(stockade, make_bundle, pod_pid_namespace):
     assert "sleep 100" in pod
     assert "sleep 99" not in pod
 
+
+def test_pod_member_kill_all_spares_pod(stockade, make_bundle, pod_pid_namespace):
+    """kill --all of a pod member signals its own processes only."""
+    start(stockade, make_bundle("sleep", "99", edit=join_pid_namespace(pod_pid_namespace)))
+    stockade.ok("exec", "--detach", "c1", "sleep", "98")
+
+    stockade.ok("kill", "--all", "c1", "KILL")
+    deadline = time.monotonic() + 10
+    while stockade.state("c1")["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    member = stockade.state("c1")["status"]
+    pod = stockade.state("pod")["status"]
+    stockade("delete", "--force", "c1")
+
+    assert member == "stopped"
+    assert pod == "running"
