@@ -6,6 +6,7 @@ so that hooks and plugins can read it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +16,14 @@ from .errors import SpecError
 
 OCI_VERSION = "1.0.2-dev"
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+# Each type's name under /proc/PID/ns and the CLONE_NEW* flag that NS_GET_NSTYPE returns.
+NAMESPACE_FILES = {
+    "pid": ("pid", 0x20000000), "network": ("net", 0x40000000),
+    "mount": ("mnt", 0x00020000), "ipc": ("ipc", 0x08000000),
+    "uts": ("uts", 0x04000000), "user": ("user", 0x10000000),
+    "cgroup": ("cgroup", 0x02000000), "time": ("time", 0x00000080),
+}  # fmt: skip
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 
 
 @dataclass
@@ -209,6 +218,39 @@ def check(spec: Spec, where: str) -> None:
                 f"{where}: unknown namespace type {entry.get('type')!r}; "
                 f"valid types are {', '.join(NAMESPACE_TYPES)}"
             )
+        if entry.get("path"):
+            check_namespace_path(entry["type"], entry["path"], where)
+
+
+def check_namespace_path(kind: str, path: Any, where: str) -> None:
+    """Reject a namespace PATH that is not a namespace of type KIND.
+
+    The sandbox would otherwise fail in setns(2) with a bare EINVAL or ENOENT.
+    """
+    name, flag = NAMESPACE_FILES[kind]
+    label = f"{where}: linux.namespaces {kind} path {path}"
+    example = f"/proc/PID/ns/{name} of a running process"
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise SpecError(f"{label} must be an absolute path, such as {example}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SpecError(f"{label} does not exist: name {example}") from None
+    except OSError as exc:
+        raise SpecError(f"{label} cannot be opened ({exc.strerror}): name {example}") from None
+    try:
+        found = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        raise SpecError(f"{label} is not a namespace: name {example}") from None
+    finally:
+        os.close(fd)
+    if found != flag:
+        other = next(
+            (other_kind for other_kind, (_, other_flag) in NAMESPACE_FILES.items()
+             if other_flag == found),
+            "another",
+        )  # fmt: skip
+        raise SpecError(f"{label} is a {other} namespace, not a {kind} one: name {example}")
 
 
 def check_device_rules(rules: list[dict[str, Any]], where: str) -> None:

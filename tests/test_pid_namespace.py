@@ -293,3 +293,22 @@ def test_pod_member_kill_all_spares_pod(stockade, make_bundle, pod_pid_namespace
 
     assert member == "stopped"
     assert pod == "running"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/proc/999999999/ns/pid", "does not exist"),
+        ("proc/1/ns/pid", "must be an absolute path"),
+        ("/proc/self/ns/net", "is a network namespace, not a pid one"),
+        ("/etc/passwd", "is not a namespace"),
+    ],
+)
+def test_bad_namespace_path_named(stockade, make_bundle, path, expected):
+    bundle = make_bundle("true", edit=join_pid_namespace(path))
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 1
+    assert f"linux.namespaces pid path {path}" in result.stderr, result.stderr
+    assert expected in result.stderr, result.stderr
