@@ -12,6 +12,7 @@ Boot progress comes back over a socketpair as control messages: ``userns``
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -235,8 +236,16 @@ def write_id_maps(container: Container, pid: int) -> None:
             raise SandboxError(
                 f"container {container.id}: a user namespace needs linux.{key} in config.json"
             )
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write("".join(lines))
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write("".join(lines))
+        except OSError as exc:
+            raise SandboxError(
+                f"container {container.id}: the kernel rejected linux.{key} "
+                f"{json.dumps(linux_section.get(key))} ({exc.strerror}); give each "
+                "mapping a size of at least 1, and ranges that overlap neither "
+                "inside nor on the host"
+            ) from None
 
 
 def check_reachable(container: Container, path: str, what: str, instead: str) -> None:

@@ -121,3 +121,27 @@ def test_unreachable_state_root_named(stockade, make_bundle, traversable_dir, fi
     assert result.returncode == 1
     assert f"cannot search {closed}" in result.stderr, result.stderr
     assert f"chmod o+x {closed}" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        [{"containerID": 0, "hostID": HOST_ID, "size": 0}],
+        [{"containerID": 0, "hostID": HOST_ID, "size": 10},
+         {"containerID": 5, "hostID": HOST_ID + 100, "size": 10}],
+    ],
+)  # fmt: skip
+def test_invalid_id_mapping_named(stockade, make_bundle, traversable_dir, mapping):
+    def edit(config):  # type: ignore[no-untyped-def]
+        map_ids(config)
+        config["linux"]["uidMappings"] = mapping
+
+    bundle = traversable_dir / "bundle"
+    shutil.move(make_bundle("true", edit=edit), bundle)
+    stockade.root = traversable_dir / "state"
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 1
+    assert "linux.uidMappings" in result.stderr, result.stderr
+    assert "OSError" not in result.stderr, result.stderr
