@@ -145,3 +145,22 @@ def test_invalid_id_mapping_named(stockade, make_bundle, traversable_dir, mappin
     assert result.returncode == 1
     assert "linux.uidMappings" in result.stderr, result.stderr
     assert "OSError" not in result.stderr, result.stderr
+
+
+def test_exec_in_user_namespace(stockade, make_bundle, traversable_dir):
+    """An exec process hands its filter's listener to the sandbox, as the init does."""
+    bundle = traversable_dir / "bundle"
+    shutil.move(make_bundle("sleep", "100", edit=map_ids), bundle)
+    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+        os.lchown(path, HOST_ID, HOST_ID)
+    stockade.root = traversable_dir / "state"
+    stockade.ok("create", "--bundle", str(bundle), "c1")
+    stockade.ok("start", "c1")
+
+    try:
+        result = stockade("exec", "c1", "sh", "-c", "id -u; echo $$", timeout=20)
+    finally:
+        stockade("delete", "--force", "c1")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "2"]

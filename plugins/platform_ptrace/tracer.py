@@ -265,6 +265,10 @@ class PtracePlatform:
         """In a child of the helper, before exec: the init's mounts, then the filter."""
         if self.app_namespaces is not None:
             linux.setns(self.app_namespaces[1], linux.CLONE_NEWNS)
+        # As for the init: inherited from the non-dumpable helper, the flag would
+        # keep the sandbox from taking the filter's listener in a user namespace,
+        # and the child would stay stopped. execve resets it.
+        linux.prctl(linux.PR_SET_DUMPABLE, 1)
         self._load_filter()
 
     def _load_filter(self) -> None:
