@@ -353,7 +353,8 @@ class RootBuilder:
             destination = mount["destination"]
             try:
                 _copy_tree(beneath, top)
-                _copy_metadata(os.stat(beneath), top)
+                # TOP is a magic link to the tmpfs's root, so it is followed.
+                _copy_metadata(os.stat(beneath), top, follow=True)
             except OSError as exc:
                 # The paths in the error are the descriptors' aliases, so name
                 # the files by their paths in the container.
@@ -623,12 +624,17 @@ def _copy_tree(source: str, target: str) -> None:
         _copy_metadata(info, destination)
 
 
-def _copy_metadata(info: os.stat_result, path: str) -> None:
-    os.lchown(path, info.st_uid, info.st_gid)
-    if not stat.S_ISLNK(info.st_mode):
+def _copy_metadata(info: os.stat_result, path: str, follow: bool = False) -> None:
+    """Give PATH the owner, mode and times in INFO; FOLLOW a symlink at PATH or not.
+
+    Without FOLLOW, a /proc/self/fd link would itself get the owner and times,
+    and its chown fails in a user namespace that does not map the host's root.
+    """
+    os.chown(path, info.st_uid, info.st_gid, follow_symlinks=follow)
+    if follow or not stat.S_ISLNK(info.st_mode):
         # After the chown, which clears the set-user-ID and set-group-ID bits.
         os.chmod(path, stat.S_IMODE(info.st_mode))
-    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=follow)
 
 
 def is_bind(mount: dict[str, Any]) -> bool:

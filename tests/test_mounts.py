@@ -101,6 +101,26 @@ def test_tmpfs_copy_up(stockade, make_bundle):
     assert not (bundle / "rootfs" / "opt" / "new").exists()
 
 
+def test_tmpfs_copy_up_root_owner(stockade, make_bundle):
+    """The tmpfs itself takes the owner and mode of the image's directory."""
+    def add_tmpfs(config):  # type: ignore[no-untyped-def]
+        config["mounts"].append(
+            {"destination": "/opt", "type": "tmpfs", "source": "tmpfs",
+             "options": ["rw", "tmpcopyup"]}
+        )  # fmt: skip
+
+    bundle = make_bundle("stat", "-c", "%u:%g %a", "/opt", edit=add_tmpfs)
+    opt = bundle / "rootfs" / "opt"
+    opt.mkdir()
+    os.chown(opt, 7, 8)
+    opt.chmod(0o750)
+
+    result = stockade("run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "7:8 750"
+
+
 def test_rootfs_masked_readonly_paths(stockade, make_bundle, tmp_path):
     host_dir = tmp_path / "data"
     host_dir.mkdir()

@@ -164,3 +164,17 @@ def test_exec_in_user_namespace(stockade, make_bundle, traversable_dir):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "2"]
+
+
+def test_tmpfs_copy_up_in_user_namespace(stockade, make_bundle, traversable_dir):
+    """podman --read-only asks for tmpcopyup tmpfs mounts, in a user namespace too."""
+    def edit(config):  # type: ignore[no-untyped-def]
+        map_ids(config)
+        config["mounts"].append(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}
+        )  # fmt: skip
+
+    script = "stat -c '%u %a' /tmp; echo x > /tmp/x && echo wrote"
+    lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script, edit)
+    assert lines == ["0 1777", "wrote"]
