@@ -178,3 +178,18 @@ def test_tmpfs_copy_up_in_user_namespace(stockade, make_bundle, traversable_dir)
     script = "stat -c '%u %a' /tmp; echo x > /tmp/x && echo wrote"
     lines, _ = run_mapped(stockade, make_bundle, traversable_dir, script, edit)
     assert lines == ["0 1777", "wrote"]
+
+
+def test_debug_log_in_user_namespace(stockade, make_bundle, traversable_dir):
+    """The --debug trace goes to the --log file, which the namespace's root cannot open."""
+    bundle = traversable_dir / "bundle"
+    shutil.move(make_bundle("cat", "/etc/passwd", edit=map_ids), bundle)
+    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+        os.lchown(path, HOST_ID, HOST_ID)
+    stockade.root = traversable_dir / "state"
+    log = traversable_dir / "debug.log"
+
+    result = stockade("--debug", "--log", str(log), "run", "--bundle", str(bundle), "c1")
+
+    assert result.returncode == 0, result.stderr
+    assert "/etc/passwd" in log.read_text()

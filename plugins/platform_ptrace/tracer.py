@@ -110,6 +110,7 @@ class PtracePlatform:
         self.spec_profile_traces = False
         self.protected_pids: set[int] = {1}  # the sandbox, its threads and its helpers
         self.paths: Any = None  # stockade.sentry.vfs.PathLayer, with a file server
+        self.trace_fd = -1  # the --log file, opened on the host for --debug
         # The calls that nothing decides arrive as notifications, not stops.
         self.notified = False
         # Whether the init is PID 1 of a PID namespace of its own (stockade.pidns).
@@ -123,6 +124,14 @@ class PtracePlatform:
 
     def check(self, container: Container) -> None:
         policy_from_table(container.settings.plugin_table("ptrace"))
+        settings = container.settings
+        if settings.debug and settings.log:
+            # Opened here, on the host, and inherited: in a user namespace the
+            # sandbox may have no right to open the file.
+            self.trace_fd = os.open(
+                settings.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            container.inherit_fds.append(self.trace_fd)
 
     # --- inside the sandbox, before pivot_root --------------------------------
 
@@ -149,7 +158,7 @@ class PtracePlatform:
         self.observe = bool(self.observers)
         if container.settings.debug:
             settings = container.settings
-            self.trace = _open_trace(settings.log, settings.log_format == "json")
+            self.trace = _open_trace(self.trace_fd, settings.log_format == "json")
             self.observe = True
         if self.paths is None:
             # A mediated call that no rule and no plugin decides is handled
@@ -837,8 +846,8 @@ class _Trace:
         self.stream.write(line + "\n")
 
 
-def _open_trace(log_path: str, as_json: bool) -> _Trace:
-    """Open where --debug's syscall trace goes: the --log file, or stderr."""
-    if log_path:
-        return _Trace(open(log_path, "a", buffering=1), as_json)
+def _open_trace(log_fd: int, as_json: bool) -> _Trace:
+    """Open where --debug's syscall trace goes: the --log file's LOG_FD, or stderr."""
+    if log_fd >= 0:
+        return _Trace(os.fdopen(log_fd, "a", buffering=1), as_json)
     return _Trace(os.fdopen(os.dup(2), "w", buffering=1), False)
