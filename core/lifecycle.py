@@ -149,9 +149,10 @@ class Runtime:
             if reason:
                 option = "--" + kind.replace("_", "-")
                 log.warning(
-                    "container %s: the default %s %s %s, so it uses %s; choose one "
-                    "with %s to silence this",
+                    "container %s: the default %s %s %s, so it uses %s; pass "
+                    "%s=%s to choose that and silence this warning",
                     container_id, option, provider.name, reason, fallback, option,
+                    fallback,
                 )  # fmt: skip
                 providers[kind] = self.manager.provider(kind, fallback)
                 settings = dataclasses.replace(settings, **{kind: fallback})
