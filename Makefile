@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 iproute2 util-linux debootstrap
+APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 iproute2 util-linux debootstrap procps
 BENCH_APT_PACKAGES := runc crun runsc hyperfine
 DEMO_BUNDLE := build/demo-bundle
 

@@ -407,6 +407,25 @@ def test_ps_json_lists_application(stockade, running):
         assert f.read().split(b"\0")[:2] == [b"sleep", b"30"]
 
 
+def test_ps_passes_options_to_host_ps(stockade, running):
+    deadline = time.monotonic() + 5
+    while not json.loads(stockade.ok("ps", "--format", "json", "c1").stdout):
+        assert time.monotonic() < deadline, "the application never appeared"
+        time.sleep(0.05)
+    lines = stockade.ok("ps", "c1", "-ef").stdout.splitlines()
+
+    assert lines[0].split()[:2] == ["UID", "PID"]
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("sleep 30")
+
+
+def test_ps_options_with_json_rejected(stockade, running):
+    result = stockade("ps", "--format", "json", "c1", "-ef")
+
+    assert result.returncode == 1
+    assert "ps options -ef need --format table" in result.stderr
+
+
 def test_ps_stopped_container(stockade, make_bundle):
     stockade.ok("create", "--bundle", str(make_bundle("true")), "c1")
     stockade.ok("start", "c1")
