@@ -260,6 +260,19 @@ def pidfd_open(pid: int) -> int:
     return _check(libc.syscall(ctypes.c_long(SYS_PIDFD_OPEN), pid, 0), f"pid {pid}")
 
 
+def status_numbers(pid: int, key: str) -> list[int]:
+    """Return the numbers on the KEY line of /proc/PID/status; empty if PID is gone."""
+    prefix = key + ":"
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return [int(field) for field in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []
+
+
 def process_start_time(pid: int) -> int | None:
     """Return the start time of PID in clock ticks since boot, or None if gone.
 

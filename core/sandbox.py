@@ -380,7 +380,7 @@ def application_pids(sandbox_pid: int) -> list[int]:
 
     A process counts when the sandbox traces it, which every application
     process is from its birth, orphans too. A PID namespace joined by path
-    also holds other containers' processes, and they do not count. The
+    also contains other containers' processes, and they do not count. The
     sandbox and its helpers, which run the runtime's own executable, are left
     out.
     """
@@ -408,23 +408,9 @@ def _identity(path: str) -> tuple[int, int]:
 
 def _tracer(pid: int) -> int:
     """Return the host pid of the process that traces PID, or 0."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("TracerPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return (linux.status_numbers(pid, "TracerPid") or [0])[0]
 
 
 def _namespace_pids(pid: int) -> list[int]:
     """Return PID's pid in each PID namespace it is in, the host's first."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return [int(field) for field in line.split()[1:]]
-    except (OSError, ValueError):
-        pass
-    return []
+    return linux.status_numbers(pid, "NSpid")

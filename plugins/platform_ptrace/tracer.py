@@ -783,14 +783,7 @@ def _kill_quietly(pid: int) -> None:
 
 def _thread_group(tid: int) -> int:
     """Return the thread group (process) id of TID, or 0 if it is gone."""
-    try:
-        with open(f"/proc/{tid}/status") as f:
-            for line in f:
-                if line.startswith("Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    return (linux.status_numbers(tid, "Tgid") or [0])[0]
 
 
 def _descriptor_pid(fd: int) -> int | None:
