@@ -30,15 +30,22 @@ def map_ids(config):  # type: ignore[no-untyped-def]
     config["linux"]["gidMappings"] = mapping
 
 
-def run_mapped(stockade, make_bundle, traversable_dir, script, edit=map_ids):  # type: ignore[no-untyped-def]
-    """Run SCRIPT in a user namespace; return its output lines and its bundle."""
-    made = make_bundle("sh", "-c", script, edit=edit)
+def mapped_bundle(stockade, make_bundle, traversable_dir, *args, edit=map_ids):  # type: ignore[no-untyped-def]
+    """Make a bundle running ARGS that the namespace's root owns and can reach."""
     bundle = traversable_dir / "bundle"
-    shutil.move(made, bundle)
+    shutil.move(make_bundle(*args, edit=edit), bundle)
     for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
         os.lchown(path, HOST_ID, HOST_ID)
     # Under the gofer, the sandbox passes through the state directory's parents.
     stockade.root = traversable_dir / "state"
+    return bundle
+
+
+def run_mapped(stockade, make_bundle, traversable_dir, script, edit=map_ids):  # type: ignore[no-untyped-def]
+    """Run SCRIPT in a user namespace; return its output lines and its bundle."""
+    bundle = mapped_bundle(
+        stockade, make_bundle, traversable_dir, "sh", "-c", script, edit=edit
+    )
     result = stockade.ok("run", "--bundle", str(bundle), "c1")
     return result.stdout.splitlines(), bundle
 
@@ -149,11 +156,7 @@ def test_invalid_id_mapping_named(stockade, make_bundle, traversable_dir, mappin
 
 def test_exec_in_user_namespace(stockade, make_bundle, traversable_dir):
     """An exec process hands its filter's listener to the sandbox, as the init does."""
-    bundle = traversable_dir / "bundle"
-    shutil.move(make_bundle("sleep", "100", edit=map_ids), bundle)
-    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
-        os.lchown(path, HOST_ID, HOST_ID)
-    stockade.root = traversable_dir / "state"
+    bundle = mapped_bundle(stockade, make_bundle, traversable_dir, "sleep", "100")
     stockade.ok("create", "--bundle", str(bundle), "c1")
     stockade.ok("start", "c1")
 
@@ -167,7 +170,7 @@ def test_exec_in_user_namespace(stockade, make_bundle, traversable_dir):
 
 
 def test_tmpfs_copy_up_in_user_namespace(stockade, make_bundle, traversable_dir):
-    """podman --read-only asks for tmpcopyup tmpfs mounts, in a user namespace too."""
+    """podman --read-only requests tmpcopyup tmpfs mounts, in a user namespace too."""
     def edit(config):  # type: ignore[no-untyped-def]
         map_ids(config)
         config["mounts"].append(
@@ -182,11 +185,7 @@ def test_tmpfs_copy_up_in_user_namespace(stockade, make_bundle, traversable_dir)
 
 def test_debug_log_in_user_namespace(stockade, make_bundle, traversable_dir):
     """The --debug trace goes to the --log file, which the namespace's root cannot open."""
-    bundle = traversable_dir / "bundle"
-    shutil.move(make_bundle("cat", "/etc/passwd", edit=map_ids), bundle)
-    for path in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
-        os.lchown(path, HOST_ID, HOST_ID)
-    stockade.root = traversable_dir / "state"
+    bundle = mapped_bundle(stockade, make_bundle, traversable_dir, "cat", "/etc/passwd")
     log = traversable_dir / "debug.log"
 
     result = stockade("--debug", "--log", str(log), "run", "--bundle", str(bundle), "c1")
